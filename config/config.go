@@ -1,0 +1,101 @@
+// Package config reads patronfed's settings from command-line flags, each of
+// which defaults to a PATRONFED_* environment variable (DATABASE_URL for the
+// database), so the same binary runs from a shell, compose or Kubernetes.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is what `patronfed serve` needs.
+type Config struct {
+	DatabaseURL string
+	// DBRole is the role the server SET ROLEs to on every connection; it may
+	// not UPDATE or DELETE the audit log. Empty keeps the login role.
+	DBRole     string
+	DBMaxConns int
+
+	GRPCAddr    string
+	HTTPAddr    string
+	MetricsAddr string
+
+	// TokenKeys: "kid:base64-ed25519-seed,..."; the first signs.
+	TokenKeys string
+	TokenTTL  time.Duration
+	// PIIKeys: "kid:base64-aes256-key,..."; the first seals.
+	PIIKeys     string
+	PIIIndexKey string
+
+	LoginMaxFailures int
+	LoginLockout     time.Duration
+
+	LogLevel string
+	// OTLPEndpoint enables OpenTelemetry tracing when set.
+	OTLPEndpoint string
+}
+
+// Register defines the flags on fs, with environment defaults.
+func (c *Config) Register(fs *flag.FlagSet) {
+	str(fs, &c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL connection URL")
+	str(fs, &c.DBRole, "db-role", "PATRONFED_DB_ROLE", "patronfed_app", "role to SET ROLE to on each connection (cannot alter the audit log); empty to keep the login role")
+	integer(fs, &c.DBMaxConns, "db-max-conns", "PATRONFED_DB_MAX_CONNS", 16, "maximum database connections")
+	str(fs, &c.GRPCAddr, "grpc-addr", "PATRONFED_GRPC_ADDR", ":9090", "gRPC listen address")
+	str(fs, &c.HTTPAddr, "http-addr", "PATRONFED_HTTP_ADDR", ":8080", "REST gateway listen address (serves /openapi.json and /healthz)")
+	str(fs, &c.MetricsAddr, "metrics-addr", "PATRONFED_METRICS_ADDR", "127.0.0.1:9464", "Prometheus /metrics listen address; empty disables")
+	str(fs, &c.TokenKeys, "token-keys", "PATRONFED_TOKEN_KEYS", "", "token signing keys \"kid:base64-ed25519-seed,...\"; the first signs, all verify")
+	duration(fs, &c.TokenTTL, "token-ttl", "PATRONFED_TOKEN_TTL", 15*time.Minute, "lifetime of issued tokens")
+	str(fs, &c.PIIKeys, "pii-keys", "PATRONFED_PII_KEYS", "", "encryption keys for national identifiers \"kid:base64-32-bytes,...\"; the first encrypts")
+	str(fs, &c.PIIIndexKey, "pii-index-key", "PATRONFED_PII_INDEX_KEY", "", "base64 HMAC key of the blind index for national identifiers")
+	integer(fs, &c.LoginMaxFailures, "login-max-failures", "PATRONFED_LOGIN_MAX_FAILURES", 5, "failed logins before a login name is locked")
+	duration(fs, &c.LoginLockout, "login-lockout", "PATRONFED_LOGIN_LOCKOUT", 15*time.Minute, "how long a locked login name stays locked")
+	str(fs, &c.LogLevel, "log-level", "PATRONFED_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(fs, &c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry OTLP/gRPC endpoint; tracing is off when empty")
+}
+
+// Validate reports missing required settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL (--database-url) is required"))
+	}
+	if c.TokenKeys == "" {
+		errs = append(errs, errors.New("PATRONFED_TOKEN_KEYS (--token-keys) is required"))
+	}
+	if c.PIIKeys == "" || c.PIIIndexKey == "" {
+		errs = append(errs, errors.New("PATRONFED_PII_KEYS and PATRONFED_PII_INDEX_KEY are required"))
+	}
+	if c.TokenTTL <= 0 || c.TokenTTL > 24*time.Hour {
+		errs = append(errs, errors.New("token TTL must be between 0 and 24h"))
+	}
+	return errors.Join(errs...)
+}
+
+func str(fs *flag.FlagSet, p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func integer(fs *flag.FlagSet, p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		}
+	}
+	fs.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func duration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	fs.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
