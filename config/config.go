@@ -37,29 +37,37 @@ type Config struct {
 	LogLevel string
 	// OTLPEndpoint enables OpenTelemetry tracing when set.
 	OTLPEndpoint string
+
+	// PolicyPollInterval is how often a replica checks the active policy
+	// version besides LISTEN/NOTIFY (0: policystore's default).
+	PolicyPollInterval time.Duration
+
+	// envErrs holds malformed environment values, reported by Validate.
+	envErrs []error
 }
 
 // Register defines the flags on fs, with environment defaults.
 func (c *Config) Register(fs *flag.FlagSet) {
 	str(fs, &c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL connection URL")
 	str(fs, &c.DBRole, "db-role", "PATRONFED_DB_ROLE", "patronfed_app", "role to SET ROLE to on each connection (cannot alter the audit log); empty to keep the login role")
-	integer(fs, &c.DBMaxConns, "db-max-conns", "PATRONFED_DB_MAX_CONNS", 16, "maximum database connections")
+	c.integer(fs, &c.DBMaxConns, "db-max-conns", "PATRONFED_DB_MAX_CONNS", 16, "maximum database connections")
 	str(fs, &c.GRPCAddr, "grpc-addr", "PATRONFED_GRPC_ADDR", ":9090", "gRPC listen address")
 	str(fs, &c.HTTPAddr, "http-addr", "PATRONFED_HTTP_ADDR", ":8080", "REST gateway listen address (serves /openapi.json and /healthz)")
 	str(fs, &c.MetricsAddr, "metrics-addr", "PATRONFED_METRICS_ADDR", "127.0.0.1:9464", "Prometheus /metrics listen address; empty disables")
 	str(fs, &c.TokenKeys, "token-keys", "PATRONFED_TOKEN_KEYS", "", "token signing keys \"kid:base64-ed25519-seed,...\"; the first signs, all verify")
-	duration(fs, &c.TokenTTL, "token-ttl", "PATRONFED_TOKEN_TTL", 15*time.Minute, "lifetime of issued tokens")
+	c.duration(fs, &c.TokenTTL, "token-ttl", "PATRONFED_TOKEN_TTL", 15*time.Minute, "lifetime of issued tokens")
 	str(fs, &c.PIIKeys, "pii-keys", "PATRONFED_PII_KEYS", "", "encryption keys for national identifiers \"kid:base64-32-bytes,...\"; the first encrypts")
 	str(fs, &c.PIIIndexKey, "pii-index-key", "PATRONFED_PII_INDEX_KEY", "", "base64 HMAC key of the blind index for national identifiers")
-	integer(fs, &c.LoginMaxFailures, "login-max-failures", "PATRONFED_LOGIN_MAX_FAILURES", 5, "failed logins before a login name is locked")
-	duration(fs, &c.LoginLockout, "login-lockout", "PATRONFED_LOGIN_LOCKOUT", 15*time.Minute, "how long a locked login name stays locked")
+	c.integer(fs, &c.LoginMaxFailures, "login-max-failures", "PATRONFED_LOGIN_MAX_FAILURES", 5, "failed logins before a login name is locked")
+	c.duration(fs, &c.LoginLockout, "login-lockout", "PATRONFED_LOGIN_LOCKOUT", 15*time.Minute, "how long a locked login name stays locked")
 	str(fs, &c.LogLevel, "log-level", "PATRONFED_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(fs, &c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry OTLP/gRPC endpoint; tracing is off when empty")
+	c.duration(fs, &c.PolicyPollInterval, "policy-poll-interval", "PATRONFED_POLICY_POLL_INTERVAL", 3*time.Second, "fallback check for a newly activated access policy (activation is also pushed by LISTEN/NOTIFY)")
 }
 
 // Validate reports missing required settings.
 func (c *Config) Validate() error {
-	var errs []error
+	errs := append([]error(nil), c.envErrs...)
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL (--database-url) is required"))
 	}
@@ -82,20 +90,24 @@ func str(fs *flag.FlagSet, p *string, name, env, def, usage string) {
 	fs.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
-func integer(fs *flag.FlagSet, p *int, name, env string, def int, usage string) {
+func (c *Config) integer(fs *flag.FlagSet, p *int, name, env string, def int, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			def = n
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q is not a whole number", env, v))
 		}
+		def = n
 	}
 	fs.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
-func duration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {
+func (c *Config) duration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q is not a duration such as 15m or 1h", env, v))
 		}
+		def = d
 	}
 	fs.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
