@@ -42,6 +42,10 @@ type Config struct {
 	// version besides LISTEN/NOTIFY (0: policystore's default).
 	PolicyPollInterval time.Duration
 
+	// RetentionInterval is how often the server runs retention (one
+	// replica at a time); 0 disables the schedule.
+	RetentionInterval time.Duration
+
 	// envErrs holds malformed environment values, reported by Validate.
 	envErrs []error
 }
@@ -62,6 +66,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.duration(fs, &c.LoginLockout, "login-lockout", "PATRONFED_LOGIN_LOCKOUT", 15*time.Minute, "how long a locked login name stays locked")
 	str(fs, &c.LogLevel, "log-level", "PATRONFED_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(fs, &c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry OTLP/gRPC endpoint; tracing is off when empty")
+	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
 	c.duration(fs, &c.PolicyPollInterval, "policy-poll-interval", "PATRONFED_POLICY_POLL_INTERVAL", 3*time.Second, "fallback check for a newly activated access policy (activation is also pushed by LISTEN/NOTIFY)")
 }
 
@@ -76,6 +81,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PIIKeys == "" || c.PIIIndexKey == "" {
 		errs = append(errs, errors.New("PATRONFED_PII_KEYS and PATRONFED_PII_INDEX_KEY are required"))
+	}
+	if c.RetentionInterval < 0 {
+		errs = append(errs, errors.New("retention interval must not be negative (0 disables it)"))
 	}
 	if c.TokenTTL <= 0 || c.TokenTTL > 24*time.Hour {
 		errs = append(errs, errors.New("token TTL must be between 0 and 24h"))

@@ -1,0 +1,116 @@
+// Package app wires patronfed together from its configuration: the
+// database pool, keys, the policy engine, every service and the server.
+// `patronfed serve`, `patronfed dev` and the integration-test harness all
+// build the product through Build, so tests run exactly what ships.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/patronfed/patronfed/auth"
+	"github.com/patronfed/patronfed/clock"
+	"github.com/patronfed/patronfed/config"
+	"github.com/patronfed/patronfed/pii"
+	"github.com/patronfed/patronfed/server"
+	"github.com/patronfed/patronfed/store"
+)
+
+// Deps are what Build needs beyond the configuration.
+type Deps struct {
+	Config config.Config
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// HashParams is the argon2id cost for new passwords and PINs;
+	// auth.DefaultParams in production, cheaper in tests.
+	HashParams auth.Params
+}
+
+// App is a built, not yet serving, patronfed.
+type App struct {
+	Pool    *pgxpool.Pool
+	Server  *server.Server
+	Keyring *pii.Keyring
+	Signer  *auth.Signer
+	closers []func()
+}
+
+// Build opens the database and constructs every part.
+func Build(ctx context.Context, d Deps) (*App, error) {
+	cfg := d.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	if d.HashParams == (auth.Params{}) {
+		d.HashParams = auth.DefaultParams
+	}
+	keyring, err := pii.ParseKeyring(cfg.PIIKeys, cfg.PIIIndexKey)
+	if err != nil {
+		return nil, fmt.Errorf("PII keys: %w", err)
+	}
+	signer, err := auth.ParseSigningKeys(cfg.TokenKeys)
+	if err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: int32(cfg.DBMaxConns), AppRole: cfg.DBRole})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	a := &App{Pool: pool, Keyring: keyring, Signer: signer, closers: []func(){pool.Close}}
+	w := &wiring{deps: d, pool: pool, keyring: keyring, signer: signer}
+	svcs, public, err := w.services(ctx)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, w.closers...)
+	authn := server.NewAuthenticator(pool, signer, d.Clock, public)
+	srv, err := server.New(server.Options{
+		Logger:   d.Logger,
+		Auth:     authn,
+		Services: svcs,
+		Ready:    func(ctx context.Context) error { return pool.Ping(ctx) },
+		Tracer:   w.tracer,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Server = srv
+	return a, nil
+}
+
+// Listen opens the configured listeners. The metrics listener is nil when
+// its address is empty.
+func Listen(cfg config.Config) (grpcLis, httpLis, metricsLis net.Listener, err error) {
+	if grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, nil, nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		grpcLis.Close()
+		return nil, nil, nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		if metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			return nil, nil, nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	return grpcLis, httpLis, metricsLis, nil
+}
+
+// Close releases what Build opened, last first.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}

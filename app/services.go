@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patronfed/patronfed/audit"
+	"github.com/patronfed/patronfed/auth"
+	"github.com/patronfed/patronfed/pii"
+	"github.com/patronfed/patronfed/policystore"
+	"github.com/patronfed/patronfed/server"
+	"github.com/patronfed/patronfed/services/libraries"
+	"github.com/patronfed/patronfed/services/login"
+)
+
+// wiring holds the shared parts while services are constructed. Each
+// service gets the parts it uses as explicit constructor arguments.
+type wiring struct {
+	deps    Deps
+	pool    *pgxpool.Pool
+	keyring *pii.Keyring
+	signer  *auth.Signer
+	tracer  trace.TracerProvider
+	closers []func()
+
+	// Shared by several services; built on first use (operator.go).
+	policyStore *policystore.Store
+	reloader    *policystore.Reloader
+	auditw      *audit.Writer
+}
+
+// services constructs every gRPC service and lists the methods that need no
+// token.
+func (w *wiring) services(ctx context.Context) ([]server.Service, []string, error) {
+	if err := w.setupTracing(ctx); err != nil {
+		return nil, nil, err
+	}
+	cfg, clk := w.deps.Config, w.deps.Clock
+	svcs := []server.Service{
+		login.New(w.pool, w.signer, clk, login.Policy{
+			MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout, TokenTTL: cfg.TokenTTL,
+			HashParams: w.deps.HashParams,
+		}),
+		libraries.New(w.pool, clk, w.deps.HashParams),
+	}
+	ops, err := w.operatorServices(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svcs = append(svcs, ops...)
+	circ, err := w.circulationServices(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svcs = append(svcs, circ...)
+	people, err := w.patronServices(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svcs = append(svcs, people...)
+	public := append([]string{}, login.PublicMethods...)
+	return svcs, public, nil
+}

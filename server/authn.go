@@ -1,0 +1,154 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/patronfed/patronfed/auth"
+	"github.com/patronfed/patronfed/clock"
+	"github.com/patronfed/patronfed/identity"
+)
+
+// Authenticator verifies the bearer token of each call and loads the caller
+// from the database. The lookup on every call is what makes disabling an
+// account, or changing its roles, take effect on the very next request,
+// tokens already issued included.
+type Authenticator struct {
+	db     *pgxpool.Pool
+	signer *auth.Signer
+	clock  clock.Clock
+	public map[string]bool
+}
+
+// NewAuthenticator returns an authenticator; public lists the full method
+// names that need no token (login, health, reflection, self-registration).
+func NewAuthenticator(db *pgxpool.Pool, signer *auth.Signer, clk clock.Clock, public []string) *Authenticator {
+	m := make(map[string]bool, len(public))
+	for _, p := range public {
+		m[p] = true
+	}
+	return &Authenticator{db: db, signer: signer, clock: clk, public: m}
+}
+
+var errUnauthenticated = status.Error(codes.Unauthenticated, "missing, invalid or expired token")
+
+// isPublic reports whether method needs no token. Health and reflection are
+// matched by service so that every version of them stays open.
+func (a *Authenticator) isPublic(method string) bool {
+	return a.public[method] ||
+		strings.HasPrefix(method, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(method, "/grpc.reflection.")
+}
+
+// Authenticate returns the principal of the call's token.
+func (a *Authenticator) Authenticate(ctx context.Context) (identity.Principal, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) == 0 {
+		return identity.Principal{}, errUnauthenticated
+	}
+	tok, ok := strings.CutPrefix(vals[0], "Bearer ")
+	if !ok {
+		tok, ok = strings.CutPrefix(vals[0], "bearer ")
+	}
+	if !ok || tok == "" {
+		return identity.Principal{}, errUnauthenticated
+	}
+	claims, err := a.signer.Verify(tok, a.clock.Now())
+	if err != nil {
+		return identity.Principal{}, errUnauthenticated
+	}
+	p, err := a.load(ctx, claims)
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	p.TokenID = claims.TokenID
+	return p, nil
+}
+
+func (a *Authenticator) load(ctx context.Context, c auth.Claims) (identity.Principal, error) {
+	switch c.Kind {
+	case auth.KindStaff, auth.KindOperator:
+		var (
+			kind, username string
+			library        *string
+			roles          []string
+			disabled       bool
+		)
+		err := a.db.QueryRow(ctx,
+			`SELECT kind, username, library_id::text, roles, disabled_at IS NOT NULL FROM accounts WHERE id = $1`,
+			c.Subject).Scan(&kind, &username, &library, &roles, &disabled)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (disabled || kind != string(c.Kind))) {
+			return identity.Principal{}, status.Error(codes.Unauthenticated, "account is disabled or no longer exists")
+		}
+		if err != nil {
+			return identity.Principal{}, status.Error(codes.Unavailable, "cannot verify the account right now")
+		}
+		p := identity.Principal{Kind: identity.Kind(kind), ID: c.Subject, Username: username, Roles: roles}
+		if library != nil {
+			p.LibraryID = *library
+		}
+		if p.Kind == identity.KindStaff {
+			p.Permissions = identity.Permissions(roles)
+		}
+		return p, nil
+	case auth.KindPatron:
+		var home string
+		err := a.db.QueryRow(ctx, patronPrincipalQuery, c.Subject).Scan(&home)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return identity.Principal{}, status.Error(codes.Unauthenticated, "patron account is not active")
+		}
+		if err != nil {
+			return identity.Principal{}, status.Error(codes.Unavailable, "cannot verify the account right now")
+		}
+		return identity.Principal{Kind: identity.KindPatron, ID: c.Subject, LibraryID: home}, nil
+	}
+	return identity.Principal{}, errUnauthenticated
+}
+
+// patronPrincipalQuery finds a patron who may use the OPAC: archived and
+// anonymised accounts may not.
+var patronPrincipalQuery = `SELECT home_library_id::text FROM patrons
+	WHERE id = $1 AND archived_at IS NULL AND anonymised_at IS NULL`
+
+func (a *Authenticator) unary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if a.isPublic(info.FullMethod) {
+			return h(ctx, req)
+		}
+		p, err := a.Authenticate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		recordPrincipal(ctx, p)
+		return h(identity.WithPrincipal(ctx, p), req)
+	}
+}
+
+type principalStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s principalStream) Context() context.Context { return s.ctx }
+
+func (a *Authenticator) stream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if a.isPublic(info.FullMethod) {
+			return h(srv, ss)
+		}
+		p, err := a.Authenticate(ss.Context())
+		if err != nil {
+			return err
+		}
+		return h(srv, principalStream{ServerStream: ss, ctx: identity.WithPrincipal(ss.Context(), p)})
+	}
+}

@@ -1,0 +1,115 @@
+package libraries_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
+	"github.com/patronfed/patronfed/pgtest"
+	"github.com/patronfed/patronfed/testserver"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestOperatorManagesLibrariesAndPersonalStaffAccounts(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	op := testserver.Ctx(s.Login(t, "operator"))
+	libs := pb.NewLibraryServiceClient(s.Conn)
+
+	lib, err := libs.CreateLibrary(op, &pb.CreateLibraryRequest{Code: "OLOM", Name: "Městská knihovna Olomouc", Country: "CZ"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "Knihovna města Olomouce"
+	up, err := libs.UpdateLibrary(op, &pb.UpdateLibraryRequest{LibraryId: lib.GetLibrary().GetId(), Name: &name})
+	if err != nil || up.GetLibrary().GetName() != name || up.GetLibrary().GetCountry() != "CZ" {
+		t.Fatalf("update: %v %v", up, err)
+	}
+	acct, err := libs.CreateStaffAccount(op, &pb.CreateStaffAccountRequest{
+		LibraryId: lib.GetLibrary().GetId(), Username: "olom.jana", DisplayName: "Jana",
+		Password: "a-long-enough-password", Roles: []pb.Role{pb.Role_ROLE_CIRCULATION},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new account can log in and has circulation permissions only.
+	resp, err := pb.NewAuthServiceClient(s.Conn).Login(context.Background(), &pb.LoginRequest{Username: "olom.jana", Password: "a-long-enough-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := resp.GetPrincipal().GetPermissions(); slices.Contains(p, "patron.write") || !slices.Contains(p, "loan.manage") {
+		t.Fatalf("permissions %v", p)
+	}
+	// Role changes apply to the token already issued, on the next call.
+	if _, err := libs.SetStaffRoles(op, &pb.SetStaffRolesRequest{AccountId: acct.GetAccount().GetId(),
+		Roles: []pb.Role{pb.Role_ROLE_REGISTRAR}}); err != nil {
+		t.Fatal(err)
+	}
+	who, err := pb.NewAuthServiceClient(s.Conn).WhoAmI(testserver.Ctx(resp.GetToken()), &pb.WhoAmIRequest{})
+	if err != nil || !slices.Contains(who.GetPrincipal().GetPermissions(), "patron.write") || slices.Contains(who.GetPrincipal().GetPermissions(), "loan.manage") {
+		t.Fatalf("after role change: %v %v", who, err)
+	}
+	// Duplicate username: ALREADY_EXISTS, and the account is personal (no reuse).
+	_, err = libs.CreateStaffAccount(op, &pb.CreateStaffAccountRequest{
+		LibraryId: lib.GetLibrary().GetId(), Username: "olom.jana", DisplayName: "Other Jana",
+		Password: "a-long-enough-password", Roles: []pb.Role{pb.Role_ROLE_CIRCULATION},
+	})
+	if status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("duplicate username: %v", err)
+	}
+	// Unknown library: a clear error naming the field.
+	_, err = libs.CreateStaffAccount(op, &pb.CreateStaffAccountRequest{
+		LibraryId: "6f1c1f0e-0000-4000-8000-000000000000", Username: "ghost.staff", DisplayName: "G",
+		Password: "a-long-enough-password", Roles: []pb.Role{pb.Role_ROLE_CIRCULATION},
+	})
+	if c := status.Code(err); c != codes.InvalidArgument && c != codes.FailedPrecondition && c != codes.NotFound {
+		t.Fatalf("unknown library: %v", err)
+	}
+	// Roles must be given and known.
+	_, err = libs.CreateStaffAccount(op, &pb.CreateStaffAccountRequest{
+		LibraryId: lib.GetLibrary().GetId(), Username: "olom.norole", DisplayName: "N", Password: "a-long-enough-password",
+	})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("no roles: %v", err)
+	}
+}
+
+func TestManagersSeeOnlyTheirOwnStaffAndCannotAdminister(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	mgr := testserver.Ctx(s.Login(t, "slav.manager"))
+	libs := pb.NewLibraryServiceClient(s.Conn)
+	list, err := libs.ListStaffAccounts(mgr, &pb.ListStaffAccountsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slav := s.LibraryID(t, "SLAV")
+	if len(list.GetAccounts()) != 3 {
+		t.Fatalf("manager sees %d accounts", len(list.GetAccounts()))
+	}
+	for _, a := range list.GetAccounts() {
+		if a.GetLibraryId() != slav {
+			t.Fatalf("manager sees another library's account %s", a.GetUsername())
+		}
+	}
+	if _, err := libs.ListStaffAccounts(mgr, &pb.ListStaffAccountsRequest{LibraryId: s.LibraryID(t, "BRNO")}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("other library's staff: %v", err)
+	}
+	circ := testserver.Ctx(s.Login(t, "slav.circ"))
+	if _, err := libs.ListStaffAccounts(circ, &pb.ListStaffAccountsRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("circulation desk lists staff: %v", err)
+	}
+	if _, err := libs.DisableStaffAccount(mgr, &pb.DisableStaffAccountRequest{AccountId: list.GetAccounts()[0].GetId()}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("manager disabled an account: %v", err)
+	}
+	// Any signed-in caller may read the member directory.
+	all, err := libs.ListLibraries(circ, &pb.ListLibrariesRequest{})
+	if err != nil || len(all.GetLibraries()) != 3 {
+		t.Fatalf("libraries: %v %v", all, err)
+	}
+}
