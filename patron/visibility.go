@@ -1,0 +1,67 @@
+package patron
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/patronfed/patronfed/policy"
+)
+
+// visibility returns an SQL condition on patrons p that holds exactly for
+// the patrons subject s may read (action patron.read) under the built-in
+// policy (policy/rego/access.rego):
+//
+//   - a patron: their own record;
+//   - staff of a library, with patron.read: patrons of that home library
+//     (archived ones included), and patrons who are not archived and
+//     consent to sharing with that library;
+//   - staff with patron.read or loan.manage: patrons who are not archived,
+//     have no consent to that library, and an active loan there;
+//   - anyone else (operator, staff without a library): nobody.
+//
+// The relation is the policy's, strongest first: home, then consent, then
+// loan; a weaker relation does not rescue a denial of a stronger one (home
+// staff without patron.read see nothing of their own patrons, even with an
+// active loan at their library). TestVisibilityMatchesPolicy proves the
+// two agree on random data; keep them in step.
+func visibility(s policy.Subject, a *sqlArgs) string {
+	switch s.Kind {
+	case policy.KindPatron:
+		if s.AccountID == "" {
+			return "false"
+		}
+		return "p.id::text = " + a.add(s.AccountID)
+	case policy.KindStaff:
+	default:
+		return "false"
+	}
+	if s.LibraryID == "" {
+		return "false"
+	}
+	read := slices.Contains(s.Permissions, policy.PermPatronRead)
+	loan := read || slices.Contains(s.Permissions, policy.PermLoanManage)
+	if !loan {
+		return "false"
+	}
+	lib := a.add(s.LibraryID) + "::uuid"
+	notHome := "p.home_library_id <> " + lib
+	notArchived := "NOT " + archivedSQL
+	consent := "EXISTS (SELECT 1 FROM consents c WHERE c.patron_id = p.id AND c.library_id = " + lib + ")"
+	activeLoan := "EXISTS (SELECT 1 FROM loans l WHERE l.patron_id = p.id AND l.lending_library_id = " + lib +
+		" AND l.returned_at IS NULL)"
+	var or []string
+	if read {
+		or = append(or,
+			"p.home_library_id = "+lib,
+			"("+notHome+" AND "+notArchived+" AND "+consent+")")
+	}
+	or = append(or, "("+notHome+" AND "+notArchived+" AND NOT "+consent+" AND "+activeLoan+")")
+	return "(" + strings.Join(or, " OR ") + ")"
+}
+
+// CanSeeAny reports whether the subject may read any patron at all, so that
+// a search by someone who may read nobody is a denied attempt, not an
+// empty result.
+func CanSeeAny(s policy.Subject) bool {
+	return visibility(s, &sqlArgs{}) != "false"
+}

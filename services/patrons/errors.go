@@ -1,0 +1,18 @@
+package patrons
+
+import (
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// invalidField is INVALID_ARGUMENT naming field; msg never holds the value.
+func invalidField(field, msg string) error {
+	st := status.New(codes.InvalidArgument, "invalid "+field+": "+msg)
+	if d, err := st.WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
+	}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
