@@ -1,0 +1,34 @@
+package circulation
+
+import (
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Errors of the lending rules. Their messages are shown to staff and
+// patrons and name no person.
+var (
+	ErrItemNotFound     = status.Error(codes.NotFound, "no item with this barcode")
+	ErrItemOnLoan       = status.Error(codes.FailedPrecondition, "item is already on loan")
+	ErrItemNotLendable  = status.Error(codes.FailedPrecondition, "item is not available for loan (missing or withdrawn)")
+	ErrItemNotOnLoan    = status.Error(codes.FailedPrecondition, "item is not on loan")
+	ErrItemReserved     = status.Error(codes.FailedPrecondition, "item is reserved for another patron")
+	ErrLoanNotFound     = status.Error(codes.NotFound, "no active loan with this id")
+	ErrNotLendingLib    = status.Error(codes.PermissionDenied, "only staff of the lending library can handle this loan")
+	ErrRenewalLimit     = status.Error(codes.FailedPrecondition, "loan has reached the lending library's renewal limit")
+	ErrReservationGone  = status.Error(codes.NotFound, "no active reservation with this id")
+	ErrAlreadyReserved  = status.Error(codes.FailedPrecondition, "patron already has an active reservation for this item")
+	ErrAlreadyBorrowing = status.Error(codes.FailedPrecondition, "patron already has this item on loan")
+	ErrFeeNotFound      = status.Error(codes.NotFound, "no fee with this id")
+	ErrOverpayment      = status.Error(codes.FailedPrecondition, "payment exceeds the amount still owed on the fee")
+	ErrNothingToClaim   = status.Error(codes.FailedPrecondition, "patron has no overdue items or unpaid fees at this library")
+	ErrNoLoanToCharge   = status.Error(codes.FailedPrecondition, "item has no loan this library can charge")
+	ErrEntryNotFound    = status.Error(codes.NotFound, "no history entry with this id")
+)
+
+// blocked is the FailedPrecondition for a patron who may not borrow.
+func blocked(reason string) error {
+	return status.Error(codes.FailedPrecondition, "patron may not borrow: "+reason)
+}
+
+var errExpiryInPast = status.Error(codes.InvalidArgument, "expire_time must be in the future")

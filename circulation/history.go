@@ -1,0 +1,81 @@
+package circulation
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// History entry kinds and outcomes.
+const (
+	EntryLoan        = "loan"
+	EntryReservation = "reservation"
+
+	OutcomeReturned  = "returned"
+	OutcomeFulfilled = "fulfilled"
+	OutcomeCancelled = "cancelled"
+	OutcomeExpired   = "expired"
+)
+
+// HistoryEntry is a returned loan or a finished reservation: data that
+// only the patron reads, in their own account (privacy-rules §2.4).
+type HistoryEntry struct {
+	ID, Kind, Outcome  string
+	Barcode, Title     string
+	LibraryID          string
+	StartedAt, EndedAt time.Time
+}
+
+// History lists a page of the patron's history, newest first.
+func History(ctx context.Context, q Querier, patronID string, limit, offset int) ([]HistoryEntry, error) {
+	rows, err := q.Query(ctx, `
+		SELECT l.id::text, 'loan', 'returned', i.barcode, i.title, l.lending_library_id::text, l.checked_out_at, l.returned_at
+			FROM loans l JOIN items i ON i.id = l.item_id WHERE l.patron_id = $1 AND l.returned_at IS NOT NULL
+		UNION ALL
+		SELECT r.id::text, 'reservation', r.status, i.barcode, i.title, r.pickup_library_id::text, r.placed_at, r.finished_at
+			FROM reservations r JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status <> 'active'
+		ORDER BY 8 DESC, 1 LIMIT $2 OFFSET $3`, patronID, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryEntry, error) {
+		var e HistoryEntry
+		err := r.Scan(&e.ID, &e.Kind, &e.Outcome, &e.Barcode, &e.Title, &e.LibraryID, &e.StartedAt, &e.EndedAt)
+		return e, err
+	})
+}
+
+// DeleteHistory deletes the patron's history: every entry, or only entryID
+// when it is not "". Fees and notice claims of a deleted loan stay, with
+// their amounts and dates, detached from it (ON DELETE SET NULL), and the
+// idempotency records that pointed at it go too. It returns how many
+// entries were deleted; a single entry that is not the patron's history
+// gives ErrEntryNotFound.
+func DeleteHistory(ctx context.Context, tx Querier, patronID, entryID string) (int, error) {
+	rows, err := tx.Query(ctx, `DELETE FROM loans
+		WHERE patron_id = $1 AND returned_at IS NOT NULL AND ($2 = '' OR id = nullif($2, '')::uuid)
+		RETURNING id`, patronID, entryID)
+	if err != nil {
+		return 0, err
+	}
+	loanIDs, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+	if err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM reservations
+		WHERE patron_id = $1 AND status <> 'active' AND ($2 = '' OR id = nullif($2, '')::uuid)`, patronID, entryID)
+	if err != nil {
+		return 0, err
+	}
+	n := len(loanIDs) + int(tag.RowsAffected())
+	if entryID != "" && n == 0 {
+		return 0, ErrEntryNotFound
+	}
+	if len(loanIDs) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM circulation_requests WHERE result_id = ANY($1)`, loanIDs); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}

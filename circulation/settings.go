@@ -1,0 +1,26 @@
+package circulation
+
+import (
+	"context"
+	"time"
+)
+
+// Settings are the lending rules of one library (library_settings).
+type Settings struct {
+	LoanPeriod       time.Duration
+	MaxRenewals      int
+	OverdueFeePerDay int64
+	FeeBlockLimit    int64
+	Currency         string
+}
+
+// LibrarySettings reads the lending rules of library.
+func LibrarySettings(ctx context.Context, q Querier, library string) (Settings, error) {
+	var days int
+	var s Settings
+	err := q.QueryRow(ctx, `SELECT loan_period_days, max_renewals, overdue_fee_per_day, fee_block_limit, currency
+		FROM library_settings WHERE library_id = $1`, library).
+		Scan(&days, &s.MaxRenewals, &s.OverdueFeePerDay, &s.FeeBlockLimit, &s.Currency)
+	s.LoanPeriod = time.Duration(days) * 24 * time.Hour
+	return s, err
+}

@@ -1,0 +1,172 @@
+package opacloans
+
+import (
+	"context"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+
+	"github.com/patronfed/patronfed/circulation"
+	"github.com/patronfed/patronfed/clock"
+	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
+	"github.com/patronfed/patronfed/identity"
+	"github.com/patronfed/patronfed/services/protoconv"
+	"github.com/patronfed/patronfed/store"
+)
+
+// Service implements pb.OpacLoanServiceServer.
+type Service struct {
+	pb.UnimplementedOpacLoanServiceServer
+	db    *pgxpool.Pool
+	clock clock.Clock
+}
+
+// New returns the service.
+func New(db *pgxpool.Pool, clk clock.Clock) *Service { return &Service{db: db, clock: clk} }
+
+// Register implements server.Service.
+func (s *Service) Register(g *grpc.Server) { pb.RegisterOpacLoanServiceServer(g, s) }
+
+// RegisterGateway implements server.Service.
+func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	return pb.RegisterOpacLoanServiceHandler(ctx, mux, conn)
+}
+
+// ListMyLoans implements pb.OpacLoanServiceServer.
+func (s *Service) ListMyLoans(ctx context.Context, _ *pb.ListMyLoansRequest) (*pb.ListMyLoansResponse, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return nil, err
+	}
+	loans, err := circulation.ActiveLoansOfPatron(ctx, s.db, p.ID, "")
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	now := s.clock.Now()
+	out := &pb.ListMyLoansResponse{}
+	for _, l := range loans {
+		out.Loans = append(out.Loans, protoconv.Loan(l, now, nil))
+	}
+	return out, nil
+}
+
+var outcomes = map[string]pb.HistoryOutcome{
+	circulation.OutcomeReturned:  pb.HistoryOutcome_HISTORY_OUTCOME_RETURNED,
+	circulation.OutcomeFulfilled: pb.HistoryOutcome_HISTORY_OUTCOME_FULFILLED,
+	circulation.OutcomeCancelled: pb.HistoryOutcome_HISTORY_OUTCOME_CANCELLED,
+	circulation.OutcomeExpired:   pb.HistoryOutcome_HISTORY_OUTCOME_EXPIRED,
+}
+
+// ListMyHistory implements pb.OpacLoanServiceServer.
+func (s *Service) ListMyHistory(ctx context.Context, req *pb.ListMyHistoryRequest) (*pb.ListMyHistoryResponse, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit, offset, err := protoconv.Page(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	entries, err := circulation.History(ctx, s.db, p.ID, limit, offset)
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	out := &pb.ListMyHistoryResponse{NextPageToken: protoconv.NextPageToken(offset, limit, len(entries))}
+	for _, e := range entries {
+		kind := pb.HistoryEntryKind_HISTORY_ENTRY_KIND_LOAN
+		if e.Kind == circulation.EntryReservation {
+			kind = pb.HistoryEntryKind_HISTORY_ENTRY_KIND_RESERVATION
+		}
+		out.Entries = append(out.Entries, &pb.HistoryEntry{
+			Id: e.ID, Kind: kind, Outcome: outcomes[e.Outcome], ItemBarcode: e.Barcode, Title: e.Title,
+			LibraryId: e.LibraryID, StartTime: protoconv.Time(e.StartedAt), EndTime: protoconv.Time(e.EndedAt),
+		})
+	}
+	return out, nil
+}
+
+func (s *Service) deleteHistory(ctx context.Context, entryID string) (int, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		n, err = circulation.DeleteHistory(ctx, tx, p.ID, entryID)
+		return err
+	})
+	return n, store.Status(err)
+}
+
+// ClearMyHistory implements pb.OpacLoanServiceServer.
+func (s *Service) ClearMyHistory(ctx context.Context, _ *pb.ClearMyHistoryRequest) (*pb.ClearMyHistoryResponse, error) {
+	n, err := s.deleteHistory(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ClearMyHistoryResponse{DeletedCount: int32(n)}, nil
+}
+
+// DeleteMyHistoryEntry implements pb.OpacLoanServiceServer.
+func (s *Service) DeleteMyHistoryEntry(ctx context.Context, req *pb.DeleteMyHistoryEntryRequest) (*pb.DeleteMyHistoryEntryResponse, error) {
+	if _, err := s.deleteHistory(ctx, req.GetEntryId()); err != nil {
+		return nil, err
+	}
+	return &pb.DeleteMyHistoryEntryResponse{}, nil
+}
+
+// ListMyReservations implements pb.OpacLoanServiceServer.
+func (s *Service) ListMyReservations(ctx context.Context, _ *pb.ListMyReservationsRequest) (*pb.ListMyReservationsResponse, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := circulation.ActiveReservationsOfPatron(ctx, s.db, p.ID, "")
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	out := &pb.ListMyReservationsResponse{}
+	for _, r := range rs {
+		out.Reservations = append(out.Reservations, protoconv.Reservation(r, nil))
+	}
+	return out, nil
+}
+
+// CancelMyReservation implements pb.OpacLoanServiceServer.
+func (s *Service) CancelMyReservation(ctx context.Context, req *pb.CancelMyReservationRequest) (*pb.CancelMyReservationResponse, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := circulation.CancelReservation(ctx, s.db, req.GetReservationId(), "", p.ID, s.clock.Now()); err != nil {
+		return nil, store.Status(err)
+	}
+	return &pb.CancelMyReservationResponse{}, nil
+}
+
+// ListMyFees implements pb.OpacLoanServiceServer.
+func (s *Service) ListMyFees(ctx context.Context, _ *pb.ListMyFeesRequest) (*pb.ListMyFeesResponse, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fees, err := circulation.FeesOfPatron(ctx, s.db, p.ID, false)
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	notices, err := circulation.NoticesOfPatron(ctx, s.db, p.ID)
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	debts, err := circulation.DebtsAt(ctx, s.db, p.ID, s.clock.Now())
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	return &pb.ListMyFeesResponse{
+		Fees:    protoconv.Fees(fees, protoconv.Fee),
+		Notices: protoconv.Notices(notices, protoconv.Notice),
+		Debts:   protoconv.Debts(debts),
+	}, nil
+}
