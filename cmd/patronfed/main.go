@@ -25,6 +25,11 @@ Usage:
   patronfed admin create-operator    create an operator account (bootstrap)
   patronfed admin reset-password     set a new password for an account
   patronfed keys                     print fresh signing and encryption keys
+  patronfed login --username NAME    print a token for the operator CLIs (password on stdin)
+  patronfed policy push|test|dry-run|activate|rollback|list|explain ...   manage the access policy
+  patronfed audit query|breach|verify ...                                  audit log and breach scoping
+  patronfed retention run [--dry-run] [--library CODE]                     apply the retention periods
+  patronfed seed --patrons N --libraries L ...                             load a large synthetic consortium
 
 Run 'patronfed <command> -h' for the flags of a command. Every flag can also
 be set by the environment variable named in its help (PATRONFED_*, DATABASE_URL).

@@ -37,23 +37,7 @@ func mustContain(t *testing.T, out string, wants ...string) {
 	}
 }
 
-const cliCandidate = `package patronfed.access
 
-# Home-library staff only, and only what a loan desk needs.
-decision := {"allow": true, "fields": ["name", "cards"], "reasons": ["home library only"]} if {
-	input.subject.kind == "staff"
-	input.subject.library_id == input.resource.home_library_id
-} else := {"allow": false, "fields": [], "reasons": ["home library only"]}
-`
-
-const cliCandidateTest = `package patronfed.access_test
-
-import data.patronfed.access
-
-test_home if access.decision.allow with input as {"subject": {"kind": "staff", "library_id": "L1"}, "resource": {"home_library_id": "L1"}}
-
-test_other if not access.decision.allow with input as {"subject": {"kind": "staff", "library_id": "L2"}, "resource": {"home_library_id": "L1"}}
-`
 
 // TestOperatorCLI walks through the operator's CLI against a real server,
 // as the README does. Not parallel: it sets environment variables.
@@ -88,8 +72,16 @@ func TestOperatorCLI(t *testing.T) {
 	if err := os.MkdirAll(cand, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(cand, "access.rego"), []byte(cliCandidate), 0o644)
-	os.WriteFile(filepath.Join(cand, "access_test.rego"), []byte(cliCandidateTest), 0o644)
+	// The README's example candidate, as shipped in examples/.
+	for _, f := range []string{"access.rego", "access_test.rego"} {
+		src, err := os.ReadFile(filepath.Join("..", "..", "examples", "policy-home-only", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cand, f), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mustContain(t, cli(t, false, "policy", "validate", cand), "valid (2 modules)")
 	mustContain(t, cli(t, false, "policy", "push", cand, "--description", "home library only"), "uploaded version 2")
 	mustContain(t, cli(t, false, "policy", "test", "2"), "PASS  data.patronfed.access_test.test_home", "2 passed, 0 failed")
