@@ -46,14 +46,17 @@ func History(ctx context.Context, q Querier, patronID string, limit, offset int)
 	})
 }
 
-// DeleteHistory deletes the patron's history: every entry, or only entryID
-// when it is not "". Fees and notice claims of a deleted loan stay, with
-// their amounts and dates, detached from it (ON DELETE SET NULL), and the
-// idempotency records that pointed at it go too. It returns how many
-// entries were deleted; a single entry that is not the patron's history
-// gives ErrEntryNotFound.
+// DeleteHistory removes entries from the patron's history: every entry, or
+// only entryID when it is not "". The rows are not deleted but cut from the
+// patron (patron_id NULL), as retention does a year later: the patron no
+// longer sees them and nobody can tie them to the patron, while the
+// anonymous loan still counts in the statistics (privacy-rules §2.9). Fees
+// and notice claims of such a loan stay, with their amounts and dates,
+// detached from it and so from the borrowed title; the idempotency records
+// that pointed at it go. It returns how many entries were removed; a single
+// entry that is not the patron's history gives ErrEntryNotFound.
 func DeleteHistory(ctx context.Context, tx Querier, patronID, entryID string) (int, error) {
-	rows, err := tx.Query(ctx, `DELETE FROM loans
+	rows, err := tx.Query(ctx, `UPDATE loans SET patron_id = NULL
 		WHERE patron_id = $1 AND returned_at IS NOT NULL AND ($2 = '' OR id = nullif($2, '')::uuid)
 		RETURNING id`, patronID, entryID)
 	if err != nil {
@@ -63,7 +66,7 @@ func DeleteHistory(ctx context.Context, tx Querier, patronID, entryID string) (i
 	if err != nil {
 		return 0, err
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM reservations
+	tag, err := tx.Exec(ctx, `UPDATE reservations SET patron_id = NULL
 		WHERE patron_id = $1 AND status <> 'active' AND ($2 = '' OR id = nullif($2, '')::uuid)`, patronID, entryID)
 	if err != nil {
 		return 0, err
@@ -73,8 +76,14 @@ func DeleteHistory(ctx context.Context, tx Querier, patronID, entryID string) (i
 		return 0, ErrEntryNotFound
 	}
 	if len(loanIDs) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM circulation_requests WHERE result_id = ANY($1)`, loanIDs); err != nil {
-			return 0, err
+		for _, q := range []string{
+			`UPDATE fees SET loan_id = NULL WHERE loan_id = ANY($1)`,
+			`UPDATE notice_claims SET loan_id = NULL WHERE loan_id = ANY($1)`,
+			`DELETE FROM circulation_requests WHERE result_id = ANY($1)`,
+		} {
+			if _, err := tx.Exec(ctx, q, loanIDs); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return n, nil

@@ -31,6 +31,10 @@ func TestDeleteHistoryKeepsFeesDetached(t *testing.T) {
 	if err != nil || len(hist.GetEntries()) != 2 {
 		t.Fatalf("history: %v, %v", hist, err)
 	}
+	var loansBefore int
+	if err := s.DB.QueryRow(context.Background(), `SELECT count(*) FROM loans`).Scan(&loansBefore); err != nil {
+		t.Fatal(err)
+	}
 	// Delete the late return (REST, single entry).
 	var late *pb.HistoryEntry
 	for _, e := range hist.GetEntries() {
@@ -79,6 +83,11 @@ func TestDeleteHistoryKeepsFeesDetached(t *testing.T) {
 	if err := s.DB.QueryRow(context.Background(), `SELECT count(*) FROM loans l JOIN cards c ON c.patron_id = l.patron_id
 		WHERE c.card_number = 'B0001' AND l.returned_at IS NOT NULL`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("returned loans left: %d (%v)", n, err)
+	}
+	// ...while the anonymous loans still count in the statistics (§2.9).
+	var loansAfter int
+	if err := s.DB.QueryRow(context.Background(), `SELECT count(*) FROM loans`).Scan(&loansAfter); err != nil || loansAfter != loansBefore {
+		t.Errorf("loans %d -> %d (%v): deleting history must not change the statistics", loansBefore, loansAfter, err)
 	}
 	// Staff who see the patron still see the fees.
 	st := testserver.Ctx(s.Login(t, "brno.circ"))
