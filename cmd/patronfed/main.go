@@ -35,15 +35,20 @@ Run 'patronfed <command> -h' for the flags of a command. Every flag can also
 be set by the environment variable named in its help (PATRONFED_*, DATABASE_URL).
 `
 
-func main() {
+func main() { os.Exit(run(os.Args[1:])) }
+
+// run is main without the exit: SIGINT and SIGTERM cancel the context, and
+// every command shuts down cleanly from there.
+func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := realMain(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := realMain(ctx, args, os.Stdout); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "patronfed:", err)
 		}
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func realMain(ctx context.Context, args []string, out io.Writer) error {
