@@ -37,8 +37,6 @@ func mustContain(t *testing.T, out string, wants ...string) {
 	}
 }
 
-
-
 // TestOperatorCLI walks through the operator's CLI against a real server,
 // as the README does. Not parallel: it sets environment variables.
 func TestOperatorCLI(t *testing.T) {
