@@ -17,15 +17,23 @@ const requestTTL = 24 * time.Hour
 
 var errRequestReused = status.Error(codes.InvalidArgument, "request_id was already used for a different request")
 
-// Fingerprint hashes a request with its request id cleared, so that a
-// reused id with different content is refused rather than answered with
+// Fingerprint hashes a request with its request_id field cleared, so that
+// a reused id with different content is refused rather than answered with
 // another request's result.
-func Fingerprint(req proto.Message, clearID func(proto.Message)) []byte {
+func Fingerprint(req proto.Message) []byte {
 	c := proto.Clone(req)
-	clearID(c)
+	if fd := c.ProtoReflect().Descriptor().Fields().ByName("request_id"); fd != nil {
+		c.ProtoReflect().Clear(fd)
+	}
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	sum := sha256.Sum256(b)
 	return sum[:]
+}
+
+// NewRequest describes a retryable write by a caller whose scope (library
+// or patron) is scope; id is the client's request id, method the RPC name.
+func NewRequest(scope, id, method string, req proto.Message) Request {
+	return Request{Scope: scope, ID: id, Method: method, Fingerprint: Fingerprint(req)}
 }
 
 // Request is one retryable write, identified by the caller's scope (the

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/patronfed/patronfed/circulation"
 	"github.com/patronfed/patronfed/clock"
@@ -50,28 +49,13 @@ var (
 	errEndedSince = status.Error(codes.FailedPrecondition, "this request was completed earlier and what it created no longer exists")
 )
 
-func clearRequestID(m proto.Message) {
-	switch r := m.(type) {
-	case *pb.ChargeFeeRequest:
-		r.RequestId = ""
-	case *pb.RecordPaymentRequest:
-		r.RequestId = ""
-	case *pb.CreateNoticeRequest:
-		r.RequestId = ""
-	}
-}
-
-func request(p identity.Principal, id, method string, req proto.Message) circulation.Request {
-	return circulation.Request{Scope: p.LibraryID, ID: id, Method: method, Fingerprint: circulation.Fingerprint(req, clearRequestID)}
-}
-
 // ChargeFee implements pb.FeeServiceServer. The answer names no patron.
 func (s *Service) ChargeFee(ctx context.Context, req *pb.ChargeFeeRequest) (*pb.ChargeFeeResponse, error) {
 	p, err := identity.RequireStaff(ctx, identity.PermLoanManage)
 	if err != nil {
 		return nil, err
 	}
-	r := request(p, req.GetRequestId(), "ChargeFee", req)
+	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "ChargeFee", req)
 	var fee circulation.Fee
 	now := s.clock.Now()
 	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
@@ -102,7 +86,7 @@ func (s *Service) RecordPayment(ctx context.Context, req *pb.RecordPaymentReques
 	if err != nil {
 		return nil, err
 	}
-	r := request(p, req.GetRequestId(), "RecordPayment", req)
+	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "RecordPayment", req)
 	var (
 		fee     circulation.Fee
 		check   loanaccess.Check
@@ -229,7 +213,7 @@ func (s *Service) CreateNotice(ctx context.Context, req *pb.CreateNoticeRequest)
 	if err != nil {
 		return nil, err
 	}
-	r := request(p, req.GetRequestId(), "CreateNotice", req)
+	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "CreateNotice", req)
 	var (
 		n       circulation.Notice
 		check   loanaccess.Check

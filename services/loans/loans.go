@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/patronfed/patronfed/circulation"
 	"github.com/patronfed/patronfed/clock"
@@ -67,23 +66,6 @@ func endedSince(err error) error {
 		return errEndedSince
 	}
 	return err
-}
-
-func clearRequestID(m proto.Message) {
-	switch r := m.(type) {
-	case *pb.CheckOutRequest:
-		r.RequestId = ""
-	case *pb.RenewLoanRequest:
-		r.RequestId = ""
-	case *pb.CheckInRequest:
-		r.RequestId = ""
-	case *pb.PlaceReservationRequest:
-		r.RequestId = ""
-	}
-}
-
-func request(p identity.Principal, id, method string, req proto.Message) circulation.Request {
-	return circulation.Request{Scope: p.LibraryID, ID: id, Method: method, Fingerprint: circulation.Fingerprint(req, clearRequestID)}
 }
 
 // CreateItem implements pb.LoanServiceServer.
@@ -148,7 +130,7 @@ func (s *Service) CheckOut(ctx context.Context, req *pb.CheckOutRequest) (*pb.Ch
 	if err != nil {
 		return nil, err
 	}
-	r := request(p, req.GetRequestId(), "CheckOut", req)
+	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "CheckOut", req)
 	var (
 		loan    circulation.Loan
 		check   loanaccess.Check
@@ -224,7 +206,7 @@ func (s *Service) RenewLoan(ctx context.Context, req *pb.RenewLoanRequest) (*pb.
 	if err != nil {
 		return nil, err
 	}
-	r := request(p, req.GetRequestId(), "RenewLoan", req)
+	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "RenewLoan", req)
 	var (
 		loan    circulation.Loan
 		check   loanaccess.Check
@@ -286,7 +268,7 @@ func (s *Service) CheckIn(ctx context.Context, req *pb.CheckInRequest) (*pb.Chec
 	if err != nil {
 		return nil, err
 	}
-	r := request(p, req.GetRequestId(), "CheckIn", req)
+	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "CheckIn", req)
 	var res circulation.CheckInResult
 	now := s.clock.Now()
 	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {

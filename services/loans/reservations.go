@@ -23,7 +23,7 @@ func (s *Service) PlaceReservation(ctx context.Context, req *pb.PlaceReservation
 	if err != nil {
 		return nil, err
 	}
-	r := request(p, req.GetRequestId(), "PlaceReservation", req)
+	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "PlaceReservation", req)
 	var (
 		res     circulation.Reservation
 		check   loanaccess.Check
