@@ -80,6 +80,28 @@ func notFound(d access.Decision) access.Decision {
 	return d
 }
 
+// lockAndDecideUpdate locks the patron row for a write and decides
+// patron.update on it; a patron that does not exist is denied like one the
+// caller may not touch, so a denial reveals nothing.
+func (s *Service) lockAndDecideUpdate(ctx context.Context, tx pgx.Tx, p identity.Principal, id string) (access.Decision, int64, error) {
+	version, err := patron.Lock(ctx, tx, id)
+	exists := status.Code(err) != codes.NotFound
+	if exists && err != nil {
+		return access.Decision{}, 0, err
+	}
+	res := policy.Resource{PatronID: id}
+	if exists {
+		if res, err = patron.LoadResource(ctx, tx, id); err != nil {
+			return access.Decision{}, 0, err
+		}
+	}
+	d := s.guard.DecideFor(ctx, p, policy.ActionPatronUpdate, res)
+	if !exists {
+		d = notFound(d)
+	}
+	return d, version, nil
+}
+
 // render loads the patron and renders the field groups fields.
 func (s *Service) render(ctx context.Context, q patron.Querier, id string, fields []string) (*pb.Patron, error) {
 	rec, err := patron.Load(ctx, q, id)
@@ -239,20 +261,9 @@ func (s *Service) UpdatePatron(ctx context.Context, req *pb.UpdatePatronRequest)
 	var out *pb.Patron
 	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		out, refused = nil, ""
-		version, err := patron.Lock(ctx, tx, id)
-		exists := status.Code(err) != codes.NotFound
-		if exists && err != nil {
+		var version int64
+		if d, version, err = s.lockAndDecideUpdate(ctx, tx, p, id); err != nil {
 			return err
-		}
-		res := policy.Resource{PatronID: id}
-		if exists {
-			if res, err = patron.LoadResource(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		d = s.guard.DecideFor(ctx, p, policy.ActionPatronUpdate, res)
-		if !exists {
-			d = notFound(d)
 		}
 		if !d.Allow {
 			return nil
@@ -260,21 +271,21 @@ func (s *Service) UpdatePatron(ctx context.Context, req *pb.UpdatePatronRequest)
 		if version != req.GetVersion() {
 			return patron.ErrVersion
 		}
+		rec, err := patron.Load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		for _, m := range mask {
 			g := patron.GroupOf(m)
 			// Without consent the contact group is withheld; Check then
 			// refuses any value with the reason (FAILED_PRECONDITION).
-			if g == policy.FieldContact && !res.OptionalDataConsent {
+			if g == policy.FieldContact && !rec.OptionalDataConsent {
 				continue
 			}
 			if !d.Has(g) {
 				refused = g
 				return errRefused
 			}
-		}
-		rec, err := patron.Load(ctx, tx, id)
-		if err != nil {
-			return err
 		}
 		after := patron.FieldsOf(&rec)
 		apply(&after, &in, mask)
@@ -354,20 +365,9 @@ func (s *Service) IssueCard(ctx context.Context, req *pb.IssueCardRequest) (*pb.
 	var out *pb.Patron
 	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		out = nil
-		_, err := patron.Lock(ctx, tx, id)
-		exists := status.Code(err) != codes.NotFound
-		if exists && err != nil {
+		var err error
+		if d, _, err = s.lockAndDecideUpdate(ctx, tx, p, id); err != nil {
 			return err
-		}
-		res := policy.Resource{PatronID: id}
-		if exists {
-			if res, err = patron.LoadResource(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		d = s.guard.DecideFor(ctx, p, policy.ActionPatronUpdate, res)
-		if !exists {
-			d = notFound(d)
 		}
 		if !d.Allow {
 			return nil
