@@ -60,6 +60,12 @@ func (w *wiring) services(ctx context.Context) ([]server.Service, []string, erro
 		return nil, nil, err
 	}
 	svcs = append(svcs, people...)
+	rts, rtsPublic, err := w.rightsServices(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svcs = append(svcs, rts...)
 	public := append([]string{}, login.PublicMethods...)
+	public = append(public, rtsPublic...)
 	return svcs, public, nil
 }

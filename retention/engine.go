@@ -1,0 +1,179 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/patronfed/patronfed/clock"
+	"github.com/patronfed/patronfed/store"
+)
+
+// ErrBusy is returned by Run when another run holds the lock (on this or
+// another replica).
+var ErrBusy = errors.New("retention: another run is in progress")
+
+// errDryRun rolls back a dry run's batch after it has been counted.
+var errDryRun = errors.New("retention: dry run")
+
+// lockKey is the advisory lock of the engine: a constant no other part of
+// patronfed uses ("retent" in ASCII).
+const lockKey int64 = 0x726574656e74
+
+// DefaultBatchSize bounds the rows one batch transaction touches.
+const DefaultBatchSize = 1000
+
+// Engine runs the retention steps.
+type Engine struct {
+	db    *pgxpool.Pool
+	clock clock.Clock
+	log   *slog.Logger
+}
+
+// New returns an engine; log may be nil.
+func New(db *pgxpool.Pool, clk clock.Clock, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Engine{db: db, clock: clk, log: log}
+}
+
+// Options shape one run.
+type Options struct {
+	// DryRun executes every batch and rolls it back.
+	DryRun bool
+	// LibraryCode limits the run to one library ("" = all). The audit log
+	// is shared by all libraries and is then left alone.
+	LibraryCode string
+	// BatchSize is the rows per transaction (default DefaultBatchSize);
+	// patron steps use a tenth of it, since each patron is many statements.
+	BatchSize int
+	// Progress, if set, is called after every batch.
+	Progress func(Progress)
+}
+
+// Progress reports one finished batch.
+type Progress struct {
+	Step Step
+	// Rows is how many rows the step has handled so far in this run.
+	Rows int64
+}
+
+// library is a library in the run.
+type library struct{ ID, Code string }
+
+// Run runs every step once, as of the clock's now, and reports what it did
+// per library. It returns ErrBusy if another run holds the lock. When ctx
+// ends midway, the batches committed so far stay (the next run finishes
+// the work) and the partial report is returned with the error.
+func (e *Engine) Run(ctx context.Context, o Options) (*Report, error) {
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	conn, err := e.db.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&locked); err != nil {
+		return nil, err
+	}
+	if !locked {
+		return nil, ErrBusy
+	}
+	defer func() {
+		// Unlock even if ctx has ended; if that fails the connection is
+		// closed, which releases the lock too.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+
+	now := e.clock.Now().UTC()
+	libs, err := e.libraries(ctx, o.LibraryCode)
+	if err != nil {
+		return nil, err
+	}
+	r := newReport(now, o.DryRun, libs)
+	var libID *string
+	if o.LibraryCode != "" {
+		libID = &libs[0].ID
+	}
+	start := time.Now()
+	for _, st := range steps {
+		if err := e.runStep(ctx, st, r, libID, now, o); err != nil {
+			e.log.WarnContext(ctx, "retention: run stopped", "step", string(st.name), "dry_run", o.DryRun, "error_type", errType(err))
+			return r, err
+		}
+	}
+	if o.LibraryCode == "" {
+		if err := e.purgeAudit(ctx, r, now, o); err != nil {
+			return r, err
+		}
+	} else {
+		r.AuditNote = "skipped: the audit log is shared by all libraries; run without --library to purge it"
+	}
+	// Counts only: no patron ids or reasons in the log.
+	e.log.InfoContext(ctx, "retention: run finished", "dry_run", o.DryRun, "library", o.LibraryCode,
+		"loans_anonymised", r.total(StepLoans), "reservations_anonymised", r.total(StepReservations),
+		"patrons_archived", r.total(StepArchive), "patrons_anonymised", r.total(StepAnonymise),
+		"self_registrations_deleted", r.total(StepSelfRegistrations), "event_signups_deleted", r.total(StepEventSignups),
+		"audit_entries_deleted", r.AuditDeleted, "held_back", r.heldBackCount(), "duration", time.Since(start).String())
+	return r, nil
+}
+
+// libraries returns the libraries of the run, by code.
+func (e *Engine) libraries(ctx context.Context, code string) ([]library, error) {
+	rows, err := e.db.Query(ctx, `SELECT id::text, code FROM libraries WHERE $1 = '' OR code = $1 ORDER BY code`, code)
+	if err != nil {
+		return nil, err
+	}
+	libs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[library])
+	if err != nil {
+		return nil, err
+	}
+	if code != "" && len(libs) == 0 {
+		return nil, status.Errorf(codes.NotFound, "no library with code %q", code)
+	}
+	return libs, nil
+}
+
+// batch runs fn in one transaction, rolled back on a dry run.
+func (e *Engine) batch(ctx context.Context, dry bool, fn func(tx pgx.Tx) error) error {
+	err := store.InTx(ctx, e.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if dry {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		return nil
+	}
+	return err
+}
+
+func errType(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline"
+	}
+	return fmt.Sprintf("%T", err)
+}

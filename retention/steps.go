@@ -1,0 +1,305 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/patronfed/patronfed/circulation"
+)
+
+// Step names a retention step.
+type Step string
+
+// The steps, in the order a run takes them.
+const (
+	StepLoans             Step = "loan_history"        // anonymise returned loans
+	StepReservations      Step = "reservation_history" // anonymise finished reservations
+	StepArchive           Step = "archive_patrons"     // archive idle accounts
+	StepAnonymise         Step = "anonymise_patrons"   // anonymise long-idle accounts
+	StepSelfRegistrations Step = "self_registrations"  // delete pending self-registrations
+	StepEventSignups      Step = "event_signups"       // delete sign-up sheets of past events
+)
+
+// step is one step. A row step selects and locks a batch of due rows
+// (rows) and runs apply on their ids; a patron step selects candidate
+// patrons (patrons) and runs act on those without debts. The selects take
+// $1 keyset (the last id of the previous batch), $2 now, $3 the library or
+// NULL, $4 the batch size; rows returns (library, id), patrons (id,
+// library). Each apply statement takes the ids as $1 (an array, so that
+// and the batch's key range (last, max] as $2 and $3: the range lets the
+// planner walk an index over just the batch rather than test every row of
+// the table against the ids; tables keyed by other columns join the ids.
+type step struct {
+	name  Step
+	rows  string
+	apply []string
+	// after, if set, runs last with the ids and their key range.
+	after   func(ctx context.Context, tx pgx.Tx, ids []string, lo, hi string) error
+	patrons string
+	act     func(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) (map[string]string, error)
+}
+
+// before is the moment `n <unit>` (a library_settings column) before $2,
+// in UTC calendar arithmetic whatever the session's time zone.
+func before(column, unit string) string {
+	return fmt.Sprintf(`((($2::timestamptz AT TIME ZONE 'UTC') - make_interval(%s => s.%s)) AT TIME ZONE 'UTC')`, unit, column)
+}
+
+// activity is when a patron was last seen: a visit or loan
+// (last_activity_at), an OPAC login, or else registration.
+const activity = `greatest(coalesce(p.last_activity_at, p.registered_at), p.last_login_at)`
+
+var steps = []step{
+	{name: StepLoans, rows: `
+		SELECT l.lending_library_id::text, l.id::text
+		FROM loans l JOIN library_settings s ON s.library_id = l.lending_library_id
+		WHERE l.id > $1::uuid AND l.patron_id IS NOT NULL AND l.returned_at IS NOT NULL
+		  AND l.returned_at < ` + before("history_retention_months", "months") + `
+		  AND ($3::uuid IS NULL OR l.lending_library_id = $3::uuid)
+		ORDER BY l.id LIMIT $4 FOR UPDATE OF l SKIP LOCKED`,
+		apply: []string{
+			// Fees stay (accounting) but no longer say what was borrowed.
+			`UPDATE fees f SET loan_id = NULL FROM unnest($1::uuid[]) b(id) WHERE f.loan_id = b.id AND f.loan_id > $2::uuid AND f.loan_id <= $3::uuid`,
+			`UPDATE notice_claims c SET loan_id = NULL FROM unnest($1::uuid[]) b(id) WHERE c.loan_id = b.id AND c.loan_id > $2::uuid AND c.loan_id <= $3::uuid`,
+			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id > $2::uuid AND r.result_id <= $3::uuid`,
+		},
+		after: clearLastBorrowers},
+	{name: StepReservations, rows: `
+		SELECT r.pickup_library_id::text, r.id::text
+		FROM reservations r JOIN library_settings s ON s.library_id = r.pickup_library_id
+		WHERE r.id > $1::uuid AND r.patron_id IS NOT NULL AND r.status <> 'active'
+		  AND r.finished_at < ` + before("history_retention_months", "months") + `
+		  AND ($3::uuid IS NULL OR r.pickup_library_id = $3::uuid)
+		ORDER BY r.id LIMIT $4 FOR UPDATE OF r SKIP LOCKED`,
+		apply: []string{
+			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id > $2::uuid AND r.result_id <= $3::uuid`,
+			`UPDATE reservations SET patron_id = NULL WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
+		}},
+	{name: StepArchive, patrons: `
+		SELECT p.id::text, p.home_library_id::text
+		FROM patrons p JOIN library_settings s ON s.library_id = p.home_library_id
+		WHERE p.id > $1::uuid AND p.archived_at IS NULL AND p.anonymised_at IS NULL
+		  AND ` + activity + ` < ` + before("archive_after_months", "months") + `
+		  AND ($3::uuid IS NULL OR p.home_library_id = $3::uuid)
+		ORDER BY p.id LIMIT $4 FOR UPDATE OF p SKIP LOCKED`,
+		act: archive},
+	{name: StepAnonymise, patrons: `
+		SELECT p.id::text, p.home_library_id::text
+		FROM patrons p JOIN library_settings s ON s.library_id = p.home_library_id
+		WHERE p.id > $1::uuid AND p.anonymised_at IS NULL
+		  AND ` + activity + ` < ` + before("anonymise_after_months", "months") + `
+		  AND ($3::uuid IS NULL OR p.home_library_id = $3::uuid)
+		ORDER BY p.id LIMIT $4 FOR UPDATE OF p SKIP LOCKED`,
+		act: anonymise},
+	{name: StepSelfRegistrations, rows: `
+		SELECT r.library_id::text, r.id::text
+		FROM self_registrations r JOIN library_settings s ON s.library_id = r.library_id
+		WHERE r.id > $1::uuid AND r.status = 'pending'
+		  AND r.requested_at < ` + before("self_registration_retention_days", "days") + `
+		  AND ($3::uuid IS NULL OR r.library_id = $3::uuid)
+		ORDER BY r.id LIMIT $4 FOR UPDATE OF r SKIP LOCKED`,
+		apply: []string{`DELETE FROM self_registrations WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`}},
+	{name: StepEventSignups, rows: `
+		SELECT e.library_id::text, e.id::text
+		FROM event_signups e JOIN library_settings s ON s.library_id = e.library_id
+		WHERE e.id > $1::uuid
+		  AND e.event_date <= (` + before("event_signup_retention_months", "months") + ` AT TIME ZONE 'UTC')::date
+		  AND ($3::uuid IS NULL OR e.library_id = $3::uuid)
+		ORDER BY e.id LIMIT $4 FOR UPDATE OF e SKIP LOCKED`,
+		apply: []string{`DELETE FROM event_signups WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`}},
+}
+
+// minUUID starts every keyset walk.
+const minUUID = "00000000-0000-0000-0000-000000000000"
+
+// batchResult is what one committed batch did.
+type batchResult struct {
+	selected int              // rows selected (handled or held back)
+	last     string           // keyset: the largest id selected
+	done     map[string]int64 // library → rows handled
+	held     []HeldBack       // patrons held back
+}
+
+// runStep walks the step's table in batches until a batch comes back
+// short.
+func (e *Engine) runStep(ctx context.Context, st step, r *Report, libID *string, now time.Time, o Options) error {
+	size := o.BatchSize
+	if st.patrons != "" {
+		size = max(1, size/10)
+	}
+	last := minUUID
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var res batchResult
+		err := e.batch(ctx, o.DryRun, func(tx pgx.Tx) error {
+			var err error
+			if st.patrons != "" {
+				res, err = e.patronBatch(ctx, tx, st, last, now, libID, size)
+			} else {
+				res, err = rowBatch(ctx, tx, st, last, now, libID, size)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for lib, n := range res.done {
+			r.add(lib, st.name, n)
+			total += n
+		}
+		r.Held = append(r.Held, res.held...)
+		if o.Progress != nil {
+			o.Progress(Progress{Step: st.name, Rows: total})
+		}
+		if res.selected < size {
+			return nil
+		}
+		last = res.last
+	}
+}
+
+func rowBatch(ctx context.Context, tx pgx.Tx, st step, last string, now time.Time, libID *string, size int) (batchResult, error) {
+	res := batchResult{done: map[string]int64{}}
+	rows, err := tx.Query(ctx, st.rows, last, now, libID, size)
+	if err != nil {
+		return res, err
+	}
+	type row struct{ Lib, ID string }
+	sel, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil || len(sel) == 0 {
+		return res, err
+	}
+	ids := make([]string, len(sel))
+	for i, r := range sel {
+		ids[i] = r.ID
+		res.done[r.Lib]++
+		res.last = max(res.last, r.ID) // uuid text sorts like uuid
+	}
+	res.selected = len(sel)
+	b := &pgx.Batch{}
+	for _, sql := range st.apply {
+		b.Queue(sql, ids, last, res.last)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return res, err
+	}
+	if st.after != nil {
+		return res, st.after(ctx, tx, ids, last, res.last)
+	}
+	return res, nil
+}
+
+// clearLastBorrowers cuts the loans from their patrons and then clears
+// "who last borrowed this item" where the patron no longer has any loan of
+// the item: the mark goes with the loans that made it.
+func clearLastBorrowers(ctx context.Context, tx pgx.Tx, ids []string, lo, hi string) error {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT item_id::text, patron_id::text FROM loans
+		WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`, ids, lo, hi)
+	if err != nil {
+		return err
+	}
+	type pair struct{ Item, Patron string }
+	pairs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pair])
+	if err != nil {
+		return err
+	}
+	items, patrons := make([]string, len(pairs)), make([]string, len(pairs))
+	for i, p := range pairs {
+		items[i], patrons[i] = p.Item, p.Patron
+	}
+	if _, err := tx.Exec(ctx, `UPDATE loans SET patron_id = NULL WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
+		ids, lo, hi); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE items i SET last_borrower_id = NULL
+		FROM unnest($1::uuid[], $2::uuid[]) AS b(item_id, patron_id)
+		WHERE i.id = b.item_id AND i.last_borrower_id = b.patron_id
+		  AND NOT EXISTS (SELECT 1 FROM loans o WHERE o.patron_id = b.patron_id AND o.item_id = i.id)`, items, patrons)
+	return err
+}
+
+func (e *Engine) patronBatch(ctx context.Context, tx pgx.Tx, st step, last string, now time.Time, libID *string, size int) (batchResult, error) {
+	res := batchResult{done: map[string]int64{}}
+	rows, err := tx.Query(ctx, st.patrons, last, now, libID, size)
+	if err != nil {
+		return res, err
+	}
+	type cand struct{ ID, Lib string }
+	cands, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cand])
+	if err != nil {
+		return res, err
+	}
+	res.selected = len(cands)
+	var free []string
+	libOf := map[string]string{}
+	for _, c := range cands {
+		res.last = max(res.last, c.ID)
+		libOf[c.ID] = c.Lib
+		d, err := circulation.DebtsAt(ctx, tx, c.ID, now)
+		if err != nil {
+			return res, err
+		}
+		if d.Any() {
+			res.held = append(res.held, HeldBack{Step: st.name, LibraryID: c.Lib, PatronID: c.ID, Reasons: d.Reasons()})
+			continue
+		}
+		free = append(free, c.ID)
+	}
+	if len(free) == 0 {
+		return res, nil
+	}
+	failed, err := st.act(ctx, tx, free, now)
+	if err != nil {
+		return res, err
+	}
+	for _, id := range free {
+		if reason, ok := failed[id]; ok {
+			res.held = append(res.held, HeldBack{Step: st.name, LibraryID: libOf[id], PatronID: id, Reasons: []string{reason}})
+			continue
+		}
+		res.done[libOf[id]]++
+	}
+	return res, nil
+}
+
+// archive moves idle accounts to the archive: not usable for service until
+// the home library restores them.
+func archive(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) (map[string]string, error) {
+	_, err := tx.Exec(ctx, `UPDATE patrons SET archived_at = $2, version = version + 1, updated_at = $2
+		WHERE id = ANY($1::uuid[]) AND archived_at IS NULL`, ids, now)
+	return nil, err
+}
+
+// anonymise anonymises each patron under its own savepoint, so that one
+// patron the database refuses (say, a loan checked out a moment ago) is
+// held back instead of failing the batch.
+func anonymise(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) (map[string]string, error) {
+	failed := map[string]string{}
+	for _, id := range ids {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := AnonymisePatron(ctx, sp, id, now); err != nil {
+			_ = sp.Rollback(ctx)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code == "40001" || pgErr.Code == "40P01" {
+				return nil, err // not this patron's fault: fail (and retry) the batch
+			}
+			failed[id] = "anonymisation refused by the database (SQLSTATE " + pgErr.Code + "); retried next run"
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return failed, nil
+}
