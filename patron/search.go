@@ -36,7 +36,8 @@ const maxNameWords = 5
 // not read are never fetched.
 func Search(ctx context.Context, q Querier, s policy.Subject, query Query) ([]Record, error) {
 	a := &sqlArgs{}
-	where := []string{visibility(s, a)}
+	// An anonymised record belongs to nobody: no search or list shows it.
+	where := []string{visibility(s, a), "p.anonymised_at IS NULL"}
 	for i, w := range strings.Fields(strings.ToLower(query.Name)) {
 		if i == maxNameWords {
 			break
