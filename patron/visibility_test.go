@@ -3,12 +3,12 @@ package patron_test
 import (
 	"context"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/patronfed/patronfed/patron"
