@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -72,7 +73,17 @@ func Build(ctx context.Context, d Deps) (*App, error) {
 	}
 	a.closers = append(a.closers, w.closers...)
 	authn := server.NewAuthenticator(pool, signer, d.Clock, public)
+	var tlsCfg *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	srv, err := server.New(server.Options{
+		TLS:      tlsCfg,
 		Logger:   d.Logger,
 		Auth:     authn,
 		Services: svcs,

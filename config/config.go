@@ -38,6 +38,11 @@ type Config struct {
 	// OTLPEndpoint enables OpenTelemetry tracing when set.
 	OTLPEndpoint string
 
+	// TLSCertFile and TLSKeyFile (PEM) turn on TLS for gRPC and REST
+	// (privacy-rules §5.1: encrypted transport). Both or neither.
+	TLSCertFile string
+	TLSKeyFile  string
+
 	// PolicyPollInterval is how often a replica checks the active policy
 	// version besides LISTEN/NOTIFY (0: policystore's default).
 	PolicyPollInterval time.Duration
@@ -66,6 +71,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.duration(fs, &c.LoginLockout, "login-lockout", "PATRONFED_LOGIN_LOCKOUT", 15*time.Minute, "how long a locked login name stays locked")
 	str(fs, &c.LogLevel, "log-level", "PATRONFED_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(fs, &c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry OTLP/gRPC endpoint; tracing is off when empty")
+	str(fs, &c.TLSCertFile, "tls-cert", "PATRONFED_TLS_CERT", "", "PEM certificate (chain) for TLS on the gRPC and REST ports; plaintext when empty (only behind a TLS-terminating proxy)")
+	str(fs, &c.TLSKeyFile, "tls-key", "PATRONFED_TLS_KEY", "", "PEM private key for --tls-cert")
 	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
 	c.duration(fs, &c.PolicyPollInterval, "policy-poll-interval", "PATRONFED_POLICY_POLL_INTERVAL", 3*time.Second, "fallback check for a newly activated access policy (activation is also pushed by LISTEN/NOTIFY)")
 }
@@ -81,6 +88,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PIIKeys == "" || c.PIIIndexKey == "" {
 		errs = append(errs, errors.New("PATRONFED_PII_KEYS and PATRONFED_PII_INDEX_KEY are required"))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("PATRONFED_TLS_CERT and PATRONFED_TLS_KEY go together"))
 	}
 	if c.RetentionInterval < 0 {
 		errs = append(errs, errors.New("retention interval must not be negative (0 disables it)"))

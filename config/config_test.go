@@ -38,3 +38,14 @@ func TestMalformedEnvironmentIsReported(t *testing.T) {
 		t.Fatalf("want every problem named, got %v", err)
 	}
 }
+
+func TestTLSCertAndKeyGoTogether(t *testing.T) {
+	c := Config{DatabaseURL: "x", TokenKeys: "k", PIIKeys: "k", PIIIndexKey: "k", TokenTTL: time.Minute, TLSCertFile: "cert.pem"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "PATRONFED_TLS_KEY") {
+		t.Fatalf("want the missing key named, got %v", err)
+	}
+	c.TLSKeyFile = "key.pem"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

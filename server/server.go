@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -41,6 +45,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Tracer enables OpenTelemetry spans for every RPC when non-nil.
 	Tracer trace.TracerProvider
+	// TLS, when set, encrypts both the gRPC and the REST port; the gateway
+	// then dials the gRPC port over TLS too, pinned to this certificate.
+	TLS *tls.Config
 	// Ready reports whether dependencies (the database) are reachable; it
 	// backs /healthz.
 	Ready func(context.Context) error
@@ -82,6 +89,9 @@ func New(o Options) (*Server, error) {
 		),
 		grpc.ChainStreamInterceptor(recoveryStream(o.Logger), o.Auth.stream()),
 	}
+	if o.TLS != nil {
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
 	if o.Tracer != nil {
 		sopts = append(sopts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(o.Tracer))))
 	}
@@ -117,7 +127,7 @@ func dialTarget(addr net.Addr) string {
 // NOT_SERVING, HTTP stops taking requests, in-flight RPCs finish (up to
 // 15 s). metricsLis may be nil.
 func (s *Server) Serve(ctx context.Context, grpcLis, httpLis, metricsLis net.Listener) error {
-	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(s.gatewayCreds()))
 	if err != nil {
 		return fmt.Errorf("gateway dial: %w", err)
 	}
@@ -133,7 +143,11 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis, metricsLis net.Lis
 	httpMux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	httpMux.HandleFunc("GET /healthz", s.healthz)
 	httpMux.Handle("/", mux)
-	httpSrv := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	httpSrv := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10, TLSConfig: s.opts.TLS}
+	serveHTTP := httpSrv.Serve
+	if s.opts.TLS != nil {
+		serveHTTP = func(l net.Listener) error { return httpSrv.ServeTLS(l, "", "") }
+	}
 
 	var metricsSrv *http.Server
 	if metricsLis != nil {
@@ -146,7 +160,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis, metricsLis net.Lis
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.grpc.Serve(grpcLis) })
 	g.Go(func() error {
-		if err := httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := serveHTTP(httpLis); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -184,6 +198,26 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis, metricsLis net.Lis
 		return nil
 	}
 	return err
+}
+
+// gatewayCreds are the gateway's credentials for its loopback connection to
+// the gRPC port: plaintext when the server is, else TLS pinned to the
+// server's own certificate (whatever names the certificate carries).
+func (s *Server) gatewayCreds() credentials.TransportCredentials {
+	if s.opts.TLS == nil || len(s.opts.TLS.Certificates) == 0 {
+		return insecure.NewCredentials()
+	}
+	own := s.opts.TLS.Certificates[0].Certificate[0]
+	return credentials.NewTLS(&tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by the pin below
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || !bytes.Equal(raw[0], own) {
+				return errors.New("gateway: gRPC port presented another certificate")
+			}
+			return nil
+		},
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -170,5 +172,32 @@ func TestRequestIDIsEchoedAndLogged(t *testing.T) {
 	}
 	if strings.Contains(s.Logs.String(), "Novakova") || hdr.Get("x-request-id")[0] == "Jana Novakova, 1980-01-01" {
 		t.Fatal("unsafe request id was accepted")
+	}
+}
+
+// With a certificate configured, both ports speak TLS only, and the
+// gateway's own loopback connection to the gRPC port is encrypted too
+// (privacy-rules §5.1).
+func TestTLSOnBothPorts(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, testserver.WithTLS())
+	tok := s.Login(t, "brno.circ") // gRPC over TLS
+	if code, body := s.HTTP(t, http.MethodGet, "/v1/libraries", tok, nil); code != http.StatusOK {
+		t.Fatalf("REST over TLS through the gateway: %d %v", code, body)
+	}
+	// Plaintext is refused on both ports.
+	if _, err := http.Get("http://" + strings.TrimPrefix(s.HTTPURL, "https://") + "/healthz"); err == nil {
+		resp, _ := http.Get("http://" + strings.TrimPrefix(s.HTTPURL, "https://") + "/healthz")
+		if resp != nil && resp.StatusCode == http.StatusOK {
+			t.Fatal("REST port answered plaintext HTTP")
+		}
+	}
+	plain, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := healthpb.NewHealthClient(plain).Check(context.Background(), &healthpb.HealthCheckRequest{}); err == nil {
+		t.Fatal("gRPC port answered a plaintext client")
 	}
 }

@@ -11,11 +11,21 @@ package testserver
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +33,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -54,12 +65,15 @@ type Server struct {
 	Clock  *clock.Fake
 	// Logs holds every line the server logged (slog JSON).
 	Logs *SyncBuffer
+
+	client *http.Client
 }
 
 // Option changes how Start builds the server.
 type Option func(*options)
 
 type options struct {
+	tls    bool
 	noDemo bool
 	dbURL  string
 	cfg    func(*config.Config)
@@ -71,6 +85,10 @@ func WithoutDemo() Option { return func(o *options) { o.noDemo = true } }
 // WithDatabase serves an existing database instead of a fresh clone (for
 // tests that run two replicas on one database).
 func WithDatabase(url string) Option { return func(o *options) { o.dbURL = url } }
+
+// WithTLS serves gRPC and REST over TLS with a fresh self-signed
+// certificate for 127.0.0.1; the server's Conn and HTTP helpers trust it.
+func WithTLS() Option { return func(o *options) { o.tls = true } }
 
 // WithConfig adjusts the configuration before the app is built.
 func WithConfig(f func(*config.Config)) Option { return func(o *options) { o.cfg = f } }
@@ -116,6 +134,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 		LoginLockout:     15 * time.Minute,
 		LogLevel:         "debug",
 	}
+	var roots *x509.CertPool
+	if o.tls {
+		cfg.TLSCertFile, cfg.TLSKeyFile, roots = selfSigned(t)
+	}
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
@@ -154,13 +176,20 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Server.Serve(ctx, gl, hl, nil) }()
-	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, scheme, client := insecure.NewCredentials(), "http://", http.DefaultClient
+	if roots != nil {
+		tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		creds, scheme = credentials.NewTLS(tc), "https://"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	}
+	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{
+		client:   client,
 		GRPCAddr: gl.Addr().String(),
-		HTTPURL:  "http://" + hl.Addr().String(),
+		HTTPURL:  scheme + hl.Addr().String(),
 		Conn:     conn,
 		DB:       su,
 		DBURL:    url,
@@ -190,7 +219,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 func (s *Server) waitHTTP(t testing.TB) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.HTTPURL + "/healthz")
+		resp, err := s.client.Get(s.HTTPURL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			return
@@ -269,13 +298,52 @@ func (s *Server) HTTPRaw(t testing.TB, method, path, token string, body any) (in
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, raw
+}
+
+// selfSigned writes a fresh ECDSA certificate for 127.0.0.1 and returns its
+// files and a pool that trusts it.
+func selfSigned(t testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "patronfed test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers.
