@@ -12,6 +12,7 @@ import (
 	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patronfed/patronfed/auth"
 	"github.com/patronfed/patronfed/clock"
@@ -29,6 +30,9 @@ type Deps struct {
 	// HashParams is the argon2id cost for new passwords and PINs;
 	// auth.DefaultParams in production, cheaper in tests.
 	HashParams auth.Params
+	// Tracer, when set, receives the RPC spans instead of an OTLP exporter
+	// built from Config.OTLPEndpoint (tests use an in-memory one).
+	Tracer trace.TracerProvider
 }
 
 // App is a built, not yet serving, patronfed.

@@ -13,6 +13,10 @@ import (
 // setupTracing exports spans over OTLP/gRPC when an endpoint is configured.
 // Spans carry method names and codes only: no request payloads.
 func (w *wiring) setupTracing(ctx context.Context) error {
+	if w.deps.Tracer != nil {
+		w.tracer = w.deps.Tracer
+		return nil
+	}
 	if w.deps.Config.OTLPEndpoint == "" {
 		return nil
 	}

@@ -3,10 +3,13 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -199,5 +202,31 @@ func TestTLSOnBothPorts(t *testing.T) {
 	defer plain.Close()
 	if _, err := healthpb.NewHealthClient(plain).Check(context.Background(), &healthpb.HealthCheckRequest{}); err == nil {
 		t.Fatal("gRPC port answered a plaintext client")
+	}
+}
+
+// With tracing configured every RPC becomes a span named after its method;
+// spans carry no request payload (the password below never appears).
+func TestTracingSpansWithoutPayload(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	s := testserver.Start(t, testserver.WithTracer(tp))
+	s.Login(t, "brno.circ")
+	_, _ = pb.NewAuthServiceClient(s.Conn).Login(context.Background(), &pb.LoginRequest{Username: "brno.circ", Password: "secret-wrong-pass"})
+	spans := exp.GetSpans()
+	found := false
+	for _, sp := range spans {
+		if sp.Name == "patronfed.v1.AuthService/Login" {
+			found = true
+		}
+		raw := fmt.Sprintf("%v %v %v", sp.Attributes, sp.Events, sp.Status)
+		if strings.Contains(raw, "secret-wrong-pass") || strings.Contains(raw, "demo-password") {
+			t.Fatalf("span %s carries a password: %s", sp.Name, raw)
+		}
+	}
+	if !found {
+		t.Fatalf("no Login span among %d spans", len(spans))
 	}
 }

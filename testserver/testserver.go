@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -73,6 +74,7 @@ type Server struct {
 type Option func(*options)
 
 type options struct {
+	tracer trace.TracerProvider
 	tls    bool
 	noDemo bool
 	dbURL  string
@@ -89,6 +91,9 @@ func WithDatabase(url string) Option { return func(o *options) { o.dbURL = url }
 // WithTLS serves gRPC and REST over TLS with a fresh self-signed
 // certificate for 127.0.0.1; the server's Conn and HTTP helpers trust it.
 func WithTLS() Option { return func(o *options) { o.tls = true } }
+
+// WithTracer sends the server's RPC spans to tp.
+func WithTracer(tp trace.TracerProvider) Option { return func(o *options) { o.tracer = tp } }
 
 // WithConfig adjusts the configuration before the app is built.
 func WithConfig(f func(*config.Config)) Option { return func(o *options) { o.cfg = f } }
@@ -149,6 +154,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:      clk,
 		HashParams: auth.TestParams,
+		Tracer:     o.tracer,
 	})
 	if err != nil {
 		cancel()
