@@ -51,3 +51,26 @@ lint: $(LINT_TOOLS) thirdparty
 
 clean:
 	rm -rf bin .thirdparty
+
+# ---------------------------------------------------------------------------
+# Performance (docs/performance.md). Benchmarks never run as part of
+# `make test`: `go test ./...` only compiles them; these targets run them
+# (-run '^$' skips the tests). The load runs use their own durable
+# PostgreSQL under $(BENCH_DIR), seeded once per size and reused.
+BENCH_DIR ?= /tmp/patronfed-bench
+.PHONY: bench-tools
+
+## bench-tools: ghz, benchstat and opa (the sidecar comparison) into bin/
+bench-tools: $(BENCH_TOOLS) $(BIN)/.opa-$(OPA_VERSION)
+
+## bench: Go benchmarks (policy embedded vs an OPA sidecar over HTTP) and a short load run on 20 000 patrons: GetPatron vs the bare baseline over gRPC with ghz, search, checkout/check-in (a few minutes)
+bench: bench-tools
+	go test -run '^$$' -bench . -benchmem -count 6 ./bench/policybench ./policy | tee $(BENCH_DIR).go.txt
+	benchstat $(BENCH_DIR).go.txt
+	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 20000 -phases getpatron,search,circulation \
+		-duration 10s -warmup 3s -rounds 2 -c 1,16
+
+## bench-full: the consortium-scale runs on 1 000 000 patrons and 5 000 000 loans (seeding takes ~3 min the first time; the runs ~20 min): GetPatron vs baseline, search, circulation, retention, memory over 5 minutes
+bench-full: bench-tools
+	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 1000000 -phases getpatron,search,circulation,retention,memory \
+		-duration 20s -rounds 2 -c 1,16 -out $(BENCH_DIR)/results-1000000.json

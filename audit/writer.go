@@ -160,18 +160,26 @@ func (w *Writer) write(batch []*request) error {
 			raws = append(raws, string(j))
 		}
 	}
+	n := len(raws)
+	cols := auditColumns{
+		seq: make([]int64, n), at: make([]time.Time, n), requestID: make([]string, n), actorKind: make([]string, n),
+		actorID: make([]*string, n), actorLibraryID: make([]*string, n), actorRoles: make([]string, n), tokenID: make([]string, n),
+		action: make([]string, n), patronID: make([]*string, n), allowed: make([]bool, n), reasons: make([]string, n),
+		fields: make([]string, n), policyVersion: make([]int64, n), input: make([]string, n), prevHash: make([][]byte, n), hash: make([][]byte, n),
+	}
+	// Two statements per batch whatever its size (docs/performance.md):
+	// lock the head and normalise the inputs, then insert every row and
+	// move the head in one statement.
 	return store.InTx(ctx, w.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var seq int64
 		prev := make([]byte, 0, HashSize)
-		if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`).Scan(&seq, &prev); err != nil {
-			return err
-		}
 		// Hash the input exactly as the database will return it.
 		var inputs []string
-		if err := tx.QueryRow(ctx, `SELECT array_agg(t::jsonb::text ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i)`, raws).Scan(&inputs); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT h.seq, h.hash,
+			(SELECT array_agg(t::jsonb::text ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i))
+			FROM audit_chain_head h WHERE h.id = 1 FOR UPDATE`, raws).Scan(&seq, &prev, &inputs); err != nil {
 			return err
 		}
-		b := &pgx.Batch{}
 		k := 0
 		for _, r := range batch {
 			for i := range r.rows {
@@ -179,19 +187,73 @@ func (w *Writer) write(batch []*request) error {
 				seq++
 				rw.Seq = seq
 				rw.Input = inputs[k]
-				k++
 				h := chainHash(prev, &rw)
-				b.Queue(`INSERT INTO audit_log (seq, at, request_id, actor_kind, actor_id, actor_library_id, actor_roles,
-					token_id, action, patron_id, allowed, reasons, fields, policy_version, input, prev_hash, hash)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17)`,
-					rw.Seq, time.UnixMicro(rw.AtMicros), rw.RequestID, rw.ActorKind, rw.ActorID, rw.ActorLibraryID, rw.ActorRoles,
-					rw.TokenID, rw.Action, rw.PatronID, rw.Allowed, rw.Reasons, rw.Fields, rw.PolicyVersion, rw.Input, prev, h)
+				cols.set(k, &rw, prev, h)
 				prev = h
+				k++
 			}
 		}
-		b.Queue(`UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1`, seq, prev)
-		return tx.SendBatch(ctx, b).Close()
+		_, err := tx.Exec(ctx, `WITH ins AS (
+			INSERT INTO audit_log (seq, at, request_id, actor_kind, actor_id, actor_library_id, actor_roles,
+				token_id, action, patron_id, allowed, reasons, fields, policy_version, input, prev_hash, hash)
+			SELECT u.seq, u.at, u.request_id, u.actor_kind, u.actor_id::uuid, u.actor_library_id::uuid, u.actor_roles::text[],
+				u.token_id, u.action, u.patron_id::uuid, u.allowed, u.reasons::text[], u.fields::text[], u.policy_version,
+				u.input::jsonb, u.prev_hash, u.hash
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], $14::bigint[],
+				$15::text[], $16::bytea[], $17::bytea[])
+				AS u(seq, at, request_id, actor_kind, actor_id, actor_library_id, actor_roles, token_id, action, patron_id,
+					allowed, reasons, fields, policy_version, input, prev_hash, hash))
+			UPDATE audit_chain_head SET seq = $18, hash = $19 WHERE id = 1`,
+			cols.seq, cols.at, cols.requestID, cols.actorKind, cols.actorID, cols.actorLibraryID, cols.actorRoles,
+			cols.tokenID, cols.action, cols.patronID, cols.allowed, cols.reasons, cols.fields, cols.policyVersion,
+			cols.input, cols.prevHash, cols.hash, seq, prev)
+		return err
 	})
+}
+
+// auditColumns are a batch's rows by column, for one INSERT ... SELECT
+// FROM unnest. The text[] columns travel as array literals, one per row.
+type auditColumns struct {
+	seq                               []int64
+	at                                []time.Time
+	requestID, actorKind              []string
+	actorID, actorLibraryID, patronID []*string
+	actorRoles, reasons, fields       []string
+	tokenID, action, input            []string
+	allowed                           []bool
+	policyVersion                     []int64
+	prevHash, hash                    [][]byte
+}
+
+func (c *auditColumns) set(k int, rw *row, prev, h []byte) {
+	c.seq[k], c.at[k], c.requestID[k], c.actorKind[k] = rw.Seq, time.UnixMicro(rw.AtMicros), rw.RequestID, rw.ActorKind
+	c.actorID[k], c.actorLibraryID[k], c.actorRoles[k] = rw.ActorID, rw.ActorLibraryID, arrayLiteral(rw.ActorRoles)
+	c.tokenID[k], c.action[k], c.patronID[k], c.allowed[k] = rw.TokenID, rw.Action, rw.PatronID, rw.Allowed
+	c.reasons[k], c.fields[k], c.policyVersion[k] = arrayLiteral(rw.Reasons), arrayLiteral(rw.Fields), rw.PolicyVersion
+	c.input[k], c.prevHash[k], c.hash[k] = rw.Input, prev, h
+}
+
+// arrayLiteral renders ss as a PostgreSQL text[] literal, every element
+// quoted, so that any string (commas, braces, quotes, NULL) round-trips.
+func arrayLiteral(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(s); j++ {
+			if s[j] == '"' || s[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // toRow checks and normalises e into the stored form.

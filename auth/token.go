@@ -81,6 +81,7 @@ type signerState struct {
 	ids     []string
 	signer  crypto.Signer
 	pubs    map[string]ed25519.PublicKey
+	cache   verified
 	parser  *jwt.Parser
 }
 
@@ -216,6 +217,10 @@ func (s *Signer) Verify(token string, now time.Time) (Claims, error) {
 	if len(token) == 0 || len(token) > MaxTokenLen {
 		return Claims{}, ErrInvalidToken
 	}
+	t, key, ok := s.s.cache.get(token)
+	if ok {
+		return checkTimes(t, now)
+	}
 	var jc jwtClaims
 	_, err := s.s.parser.ParseWithClaims(token, &jc, s.keyFor)
 	if err != nil {
@@ -233,10 +238,17 @@ func (s *Signer) Verify(token string, now time.Time) (Claims, error) {
 	if jc.NotBefore != nil && jc.NotBefore.After(now.Add(Leeway)) {
 		return Claims{}, ErrInvalidToken
 	}
+	c := Claims{Subject: jc.Subject, Kind: jc.Kind, TokenID: jc.ID, IssuedAt: iat, ExpiresAt: exp}
+	var nbf *time.Time
+	if jc.NotBefore != nil {
+		n := jc.NotBefore.UTC()
+		nbf = &n
+	}
+	s.s.cache.put(key, verifiedToken{claims: c, nbf: nbf})
 	if !now.Before(exp.Add(Leeway)) {
 		return Claims{}, ErrExpiredToken
 	}
-	return Claims{Subject: jc.Subject, Kind: jc.Kind, TokenID: jc.ID, IssuedAt: iat, ExpiresAt: exp}, nil
+	return c, nil
 }
 
 func (s *Signer) keyFor(t *jwt.Token) (any, error) {

@@ -2,7 +2,6 @@ package patron
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/patronfed/patronfed/policy"
 )
@@ -49,14 +48,13 @@ func visibility(s policy.Subject, a *sqlArgs) string {
 	consent := "EXISTS (SELECT 1 FROM consents c WHERE c.patron_id = p.id AND c.library_id = " + lib + ")"
 	activeLoan := "EXISTS (SELECT 1 FROM loans l WHERE l.patron_id = p.id AND l.lending_library_id = " + lib +
 		" AND l.returned_at IS NULL)"
-	var or []string
 	if read {
-		or = append(or,
-			"p.home_library_id = "+lib,
-			"("+notHome+" AND "+notArchived+" AND "+consent+")")
+		// consent OR (NOT consent AND loan) is consent OR loan: one
+		// consent subquery instead of two (docs/performance.md).
+		return "(p.home_library_id = " + lib + " OR (" + notHome + " AND " + notArchived +
+			" AND (" + consent + " OR " + activeLoan + ")))"
 	}
-	or = append(or, "("+notHome+" AND "+notArchived+" AND NOT "+consent+" AND "+activeLoan+")")
-	return "(" + strings.Join(or, " OR ") + ")"
+	return "(" + notHome + " AND " + notArchived + " AND NOT " + consent + " AND " + activeLoan + ")"
 }
 
 // CanSeeAny reports whether the subject may read any patron at all, so that

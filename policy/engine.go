@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -59,10 +58,7 @@ func (e *Engine) Swap(ctx context.Context, b Bundle) error {
 // result. On error the returned decision is a denial (still floored).
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	p := e.cur.Load()
-	rs, err := p.query.Eval(ctx,
-		rego.EvalParsedInput(inputValue(&in)),
-		rego.EvalMetrics(metrics.NoOp()),
-	)
+	rs, err := eval(ctx, &p.query, inputValue(&in))
 	if err != nil {
 		return Floor(in, Decision{Reasons: []string{"policy evaluation failed"}}), fmt.Errorf("policy: evaluating %s: %w", DecisionRef, err)
 	}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
+)
+
+type circResult struct {
+	Workers, Libraries, PopularPerLibrary int
+	Duration                              time.Duration
+	// Per operation: count by status code, p50/p99 of all its calls.
+	Ops map[string]*opStats
+	// Unexpected: anything but OK and FAILED_PRECONDITION.
+	Unexpected int64
+}
+
+type opStats struct {
+	Codes    map[string]int64
+	lat      latencies
+	P50, P99 time.Duration
+	PerSec   float64
+}
+
+// circulation runs desks checking out and back in, half of the time one
+// of a few popular items of their library, so that concurrent checkouts
+// of the same item collide. The only error expected is FAILED_PRECONDITION
+// (the item is on loan).
+func (h *harness) circulation() error {
+	if err := h.startServe(h.url); err != nil {
+		return err
+	}
+	pool, err := h.pool(h.url, false)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	const libs, desks, popular, tail, cards = 4, 4, 6, 3000, 3000
+	type library struct {
+		popular, tail, cards []string
+		tokens               []string
+	}
+	var ls []*library
+	for i := range libs {
+		code := fmt.Sprintf("LIB%02d", i+1)
+		id, err := h.libraryID(pool, code)
+		if err != nil {
+			return err
+		}
+		l := &library{}
+		rows, err := pool.Query(h.ctx, `SELECT barcode FROM items i WHERE owning_library_id = $1 AND status = 'available'
+			AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.item_id = i.id AND r.status = 'active')
+			ORDER BY barcode LIMIT $2`, id, popular+tail)
+		if err != nil {
+			return err
+		}
+		items, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(items) < popular+10 {
+			return fmt.Errorf("%s has too few available items", code)
+		}
+		l.popular, l.tail = items[:popular], items[popular:]
+		rows, err = pool.Query(h.ctx, `SELECT c.card_number FROM cards c JOIN patrons p ON p.id = c.patron_id
+			WHERE p.home_library_id = $1 AND c.active AND p.archived_at IS NULL AND p.anonymised_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM patron_suspensions s WHERE s.patron_id = p.id)
+			AND NOT EXISTS (SELECT 1 FROM fees f WHERE f.patron_id = p.id AND f.settled_at IS NULL)
+			ORDER BY md5(c.card_number) LIMIT $2`, id, cards)
+		if err != nil {
+			return err
+		}
+		if l.cards, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		for d := 1; d <= desks; d++ {
+			user := fmt.Sprintf("lib%02d.circ", i+1)
+			if d > 1 {
+				user = fmt.Sprintf("%s%d", user, d)
+			}
+			tok, err := h.login(user)
+			if err != nil {
+				return err
+			}
+			l.tokens = append(l.tokens, tok)
+		}
+		ls = append(ls, l)
+	}
+	conn, err := grpc.NewClient(serveGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := pb.NewLoanServiceClient(conn)
+	res := circResult{Workers: libs * desks, Libraries: libs, PopularPerLibrary: popular, Duration: h.f.duration * 3 / 2,
+		Ops: map[string]*opStats{"CheckOut": {Codes: map[string]int64{}}, "CheckIn": {Codes: map[string]int64{}}}}
+	var mu sync.Mutex
+	record := func(op string, d time.Duration, err error) {
+		code := status.Code(err)
+		mu.Lock()
+		defer mu.Unlock()
+		s := res.Ops[op]
+		s.Codes[code.String()]++
+		s.lat = append(s.lat, d)
+		if code != codes.OK && code != codes.FailedPrecondition {
+			res.Unexpected++
+			if res.Unexpected <= 5 {
+				h.logf("circulation: unexpected %s: %v", op, err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, res.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for li, l := range ls {
+		for d, tok := range l.tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(li), uint64(d)))
+				cctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+				for ctx.Err() == nil {
+					item := l.tail[r.IntN(len(l.tail))]
+					if r.IntN(2) == 0 {
+						item = l.popular[r.IntN(len(l.popular))]
+					}
+					card := l.cards[r.IntN(len(l.cards))]
+					t := time.Now()
+					_, err := client.CheckOut(cctx, &pb.CheckOutRequest{RequestId: uuid.NewString(), CardNumber: card, ItemBarcode: item})
+					if ctx.Err() != nil {
+						return
+					}
+					record("CheckOut", time.Since(t), err)
+					if err != nil {
+						continue
+					}
+					// Give it back: wait until it is in (a retry after a
+					// lost answer would be idempotent by request id).
+					t = time.Now()
+					_, err = client.CheckIn(context.WithoutCancel(cctx), &pb.CheckInRequest{RequestId: uuid.NewString(), ItemBarcode: item})
+					record("CheckIn", time.Since(t), err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for _, s := range res.Ops {
+		s.P50, s.P99 = s.lat.pct(50), s.lat.pct(99)
+		s.PerSec = float64(s.Codes["OK"]) / res.Duration.Seconds()
+	}
+	h.results["circulation"] = res
+	fmt.Fprintf(h.md, "## Checkout / check-in with contention\n\n%d desks (%d libraries × %d circulation accounts), %s; each desk checks out an available item of its library — half of the time one of its %d popular items — to one of %d of its patrons, and checks it back in if the checkout succeeded.\n\n",
+		res.Workers, libs, desks, res.Duration, popular, cards)
+	fmt.Fprintf(h.md, "| operation | OK/s | codes | p50 | p99 |\n|---|---|---|---|---|\n")
+	for _, op := range []string{"CheckOut", "CheckIn"} {
+		s := res.Ops[op]
+		var cs []string
+		for c, n := range s.Codes {
+			cs = append(cs, fmt.Sprintf("%s %d", c, n))
+		}
+		sort.Strings(cs)
+		fmt.Fprintf(h.md, "| %s | %.0f | %v | %s | %s |\n", op, s.PerSec, cs, ms(s.P50), ms(s.P99))
+	}
+	fmt.Fprintf(h.md, "\nunexpected errors (not OK, not FAILED_PRECONDITION): %d\n\n", res.Unexpected)
+	return nil
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// window is one measured ghz window against one server.
+type window struct {
+	Server      string
+	Concurrency int
+	Count       int64
+	RPS         float64
+	P50, P90    time.Duration
+	P99         time.Duration
+	Errors      int64
+	// CPU per request, µs: the server process alone, and the whole
+	// machine (server, PostgreSQL, ghz).
+	ProcCPUus, MachineCPUus float64
+	// PostgreSQL's and ghz's CPU per request, µs.
+	PgCPUus, GhzCPUus float64
+}
+
+type getPatronResult struct {
+	Windows []window
+	// Per concurrency: server/baseline ratios of the pooled windows.
+	Ratios map[int]map[string]float64
+}
+
+// machineTicks is the busy CPU time of the machine, in clock ticks.
+func machineTicks() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		busy += n
+	}
+	return busy
+}
+
+const tickUS = 1e6 / 100 // USER_HZ = 100
+
+func (h *harness) measure(name, target string, pid int, g ghzRun) (window, error) {
+	g.Target = target
+	h.resetStatements()
+	m0, p0, pg0 := machineTicks(), cpuTicks(pid), pgTicks(h.pg.Dir())
+	r, err := g.run(h.ctx, h.f.ghz)
+	if err != nil {
+		return window{}, err
+	}
+	h.dumpStatements(fmt.Sprintf("%s-c%d", name, g.Concurrency), r.Count)
+	m1, p1, pg1 := machineTicks(), cpuTicks(pid), pgTicks(h.pg.Dir())
+	w := window{Server: name, Concurrency: g.Concurrency, Count: r.Count, RPS: r.RPS,
+		P50: r.pct(50), P90: r.pct(90), P99: r.pct(99), Errors: r.errors()}
+	if r.Count > 0 {
+		w.ProcCPUus = float64(p1-p0) * tickUS / float64(r.Count)
+		w.MachineCPUus = float64(m1-m0) * tickUS / float64(r.Count)
+		w.PgCPUus = float64(pg1-pg0) * tickUS / float64(r.Count)
+		w.GhzCPUus = float64(r.CPU.Microseconds()) / float64(r.Count)
+	}
+	if cut := r.cut(); cut > 0 {
+		h.logf("%s: %d requests cut off by ghz at the end of the window (not counted)", name, cut)
+	}
+	if w.Errors > 0 {
+		h.logf("%s: %d errors: %v %v", name, w.Errors, r.Status, r.Errors)
+	}
+	return w, nil
+}
+
+// getPatron compares GetPatron — authenticated, policy-checked, audited —
+// with the bare baseline, alternating windows of the same length at each
+// concurrency.
+func (h *harness) getPatron() error {
+	if err := h.startServe(h.url); err != nil {
+		return err
+	}
+	if err := h.startBaseline(h.url); err != nil {
+		return err
+	}
+	pool, err := h.pool(h.url, false)
+	if err != nil {
+		return err
+	}
+	data, err := h.patronIDsFile(pool, "LIB01", 5000)
+	pool.Close()
+	if err != nil {
+		return err
+	}
+	token, err := h.login("lib01.circ")
+	if err != nil {
+		return err
+	}
+	res := getPatronResult{Ratios: map[int]map[string]float64{}}
+	for _, c := range h.f.conc {
+		base := ghzRun{Call: "patronfed.v1.PatronService.GetPatron", DataFile: data, Concurrency: c,
+			Connections: min(c, h.f.connections), Duration: h.f.warmup}
+		full := base
+		full.Token = token
+		if h.f.warmup > 0 {
+			if _, err := h.measure("baseline", baseGRPC, h.baseline.pid(), base); err != nil {
+				return err
+			}
+			if _, err := h.measure("patronfed", serveGRPC, h.serve.pid(), full); err != nil {
+				return err
+			}
+		}
+		base.Duration, full.Duration = h.f.duration, h.f.duration
+		var bw, fw []window
+		for round := range h.f.rounds {
+			if h.f.pprof && round == 0 {
+				go h.profile(fmt.Sprintf("serve-c%d", c), h.f.duration+time.Second)
+			}
+			w, err := h.measure("baseline", baseGRPC, h.baseline.pid(), base)
+			if err != nil {
+				return err
+			}
+			bw = append(bw, w)
+			if w, err = h.measure("patronfed", serveGRPC, h.serve.pid(), full); err != nil {
+				return err
+			}
+			fw = append(fw, w)
+		}
+		res.Windows = append(append(res.Windows, bw...), fw...)
+		b, f := pooled(bw), pooled(fw)
+		res.Ratios[c] = map[string]float64{
+			"p50":        ratio(f.P50, b.P50),
+			"p99":        ratio(f.P99, b.P99),
+			"throughput": f.RPS / b.RPS,
+		}
+	}
+	h.results["getpatron"] = res
+	fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs bare baseline\n\n")
+	fmt.Fprintf(h.md, "ghz %s windows, %d rounds alternating, %d connections max; data: 5000 patron ids round-robin\n\n",
+		h.f.duration, h.f.rounds, h.f.connections)
+	fmt.Fprintf(h.md, "| server | c | requests | req/s | p50 | p90 | p99 | errors | CPU µs/req: server | PostgreSQL | ghz | machine |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, w := range res.Windows {
+		fmt.Fprintf(h.md, "| %s | %d | %d | %.0f | %s | %s | %s | %d | %.0f | %.0f | %.0f | %.0f |\n", w.Server, w.Concurrency, w.Count, w.RPS,
+			ms(w.P50), ms(w.P90), ms(w.P99), w.Errors, w.ProcCPUus, w.PgCPUus, w.GhzCPUus, w.MachineCPUus)
+	}
+	fmt.Fprintf(h.md, "\n| c | p50 ratio | p99 ratio | throughput ratio |\n|---|---|---|---|\n")
+	for _, c := range h.f.conc {
+		r := res.Ratios[c]
+		fmt.Fprintf(h.md, "| %d | %.2f× | %.2f× | %.2f× |\n", c, r["p50"], r["p99"], r["throughput"])
+	}
+	fmt.Fprintln(h.md)
+	return nil
+}
+
+// pooled averages windows: request-weighted rate, median-of-windows
+// latencies (the mean of the two for two rounds).
+func pooled(ws []window) window {
+	var out window
+	var n float64
+	for _, w := range ws {
+		out.Count += w.Count
+		out.RPS += w.RPS
+		out.P50 += w.P50
+		out.P90 += w.P90
+		out.P99 += w.P99
+		n++
+	}
+	if n > 0 {
+		out.RPS /= n
+		out.P50 = time.Duration(float64(out.P50) / n)
+		out.P90 = time.Duration(float64(out.P90) / n)
+		out.P99 = time.Duration(float64(out.P99) / n)
+	}
+	return out
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// profile saves a CPU profile of the server, starting after the baseline
+// window (delay) and lasting most of the server's window.
+func (h *harness) profile(name string, delay time.Duration) {
+	select {
+	case <-h.ctx.Done():
+		return
+	case <-time.After(delay):
+	}
+	secs := max(1, int(h.f.duration.Seconds()*0.6))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs))
+	if err != nil {
+		h.logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(h.f.dir, name+".pprof"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+	h.logf("profile written to %s", f.Name())
+}

@@ -1,0 +1,361 @@
+// Command loadrun is the harness of patronfed's load runs (make bench,
+// make bench-full; results in docs/performance.md). It starts a private
+// durable PostgreSQL (fsync and synchronous_commit on), migrates and seeds
+// a generated consortium (package bench/seed) once, builds and starts
+// `patronfed serve` and the bare baseline (bench/baseline) as separate
+// processes, and drives them with ghz and Go gRPC clients. Every phase is
+// bounded in time; results go to stdout as Markdown and to -out as JSON.
+//
+//	go run ./bench/loadrun -patrons 1000000 -phases getpatron,search,circulation,retention,memory
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/patronfed/patronfed/bench/seed"
+	"github.com/patronfed/patronfed/demo"
+	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
+	"github.com/patronfed/patronfed/pglocal"
+	"github.com/patronfed/patronfed/pii"
+	"github.com/patronfed/patronfed/store"
+)
+
+type flags struct {
+	dir, phases, out, ghz string
+	pgPort                int
+	patrons, libraries    int
+	duration, warmup      time.Duration
+	conc                  []int
+	connections           int
+	rounds                int
+	memDuration           time.Duration
+	retentionRPS          int
+	serveArgs             string
+	pprof                 bool
+}
+
+type harness struct {
+	f        flags
+	ctx      context.Context
+	pg       *pglocal.Server
+	dbName   string
+	url      string // superuser
+	keys     keys
+	bin      string // dir/bin
+	serve    *proc
+	baseline *proc
+	results  map[string]any
+	md       io.Writer
+}
+
+const (
+	serveGRPC   = "127.0.0.1:19090"
+	serveHTTP   = "127.0.0.1:18080"
+	serveMetric = "127.0.0.1:19464"
+	baseGRPC    = "127.0.0.1:19091"
+	pprofAddr   = "127.0.0.1:16060"
+)
+
+func main() {
+	var f flags
+	var conc string
+	flag.StringVar(&f.dir, "dir", filepath.Join(os.TempDir(), "patronfed-bench"), "working directory: the PostgreSQL cluster (seeded once per size), keys, binaries, logs, profiles")
+	flag.IntVar(&f.pgPort, "pg-port", 55432, "port of the bench PostgreSQL (127.0.0.1)")
+	flag.IntVar(&f.patrons, "patrons", 1_000_000, "patrons of the generated consortium (5 loans each); one database per size, seeded once")
+	flag.IntVar(&f.libraries, "libraries", 30, "member libraries")
+	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run")
+	flag.DurationVar(&f.duration, "duration", 20*time.Second, "length of one measured ghz window")
+	flag.DurationVar(&f.warmup, "warmup", 5*time.Second, "unmeasured warm-up before each server's first window")
+	flag.StringVar(&conc, "c", "1,16", "ghz concurrency levels for getpatron")
+	flag.IntVar(&f.connections, "connections", 8, "gRPC connections ghz spreads its workers over (at most the concurrency)")
+	flag.IntVar(&f.rounds, "rounds", 2, "alternating baseline/server windows per concurrency level")
+	flag.DurationVar(&f.memDuration, "mem-duration", 5*time.Minute, "length of the memory run")
+	flag.IntVar(&f.retentionRPS, "retention-rps", 300, "fixed GetPatron rate while the retention run works")
+	flag.StringVar(&f.out, "out", "", "write the results as JSON here")
+	flag.StringVar(&f.ghz, "ghz", "bin/ghz", "ghz binary")
+	flag.StringVar(&f.serveArgs, "serve-args", "", "extra flags for patronfed serve (space separated)")
+	flag.BoolVar(&f.pprof, "pprof", false, "build the server with -tags pprof and save a CPU profile of its first window at each concurrency in -dir")
+	flag.Parse()
+	for _, s := range strings.Split(conc, ",") {
+		var n int
+		fmt.Sscan(s, &n)
+		if n > 0 {
+			f.conc = append(f.conc, n)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h := &harness{f: f, ctx: ctx, results: map[string]any{}, md: os.Stdout}
+	if err := h.run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadrun: "+format+"\n", args...)
+}
+
+func (h *harness) run() error {
+	defer h.stopServers()
+	abs, err := filepath.Abs(h.f.dir)
+	if err != nil {
+		return err
+	}
+	h.f.dir = abs
+	h.bin = filepath.Join(abs, "bin")
+	if err := os.MkdirAll(h.bin, 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Stat(h.f.ghz); err != nil {
+		return fmt.Errorf("ghz not found at %s: run make bench-tools (or make bin/.ghz-<version>)", h.f.ghz)
+	}
+	if h.f.ghz, err = filepath.Abs(h.f.ghz); err != nil {
+		return err
+	}
+	h.logf("building patronfed and the baseline")
+	for _, b := range [][2]string{{"patronfed", "./cmd/patronfed"}, {"baseline", "./bench/baseline"}} {
+		args := []string{"build", "-o", filepath.Join(h.bin, b[0])}
+		if h.f.pprof && b[0] == "patronfed" {
+			args = append(args, "-tags", "pprof")
+		}
+		cmd := exec.CommandContext(h.ctx, "go", append(args, b[1])...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build %s: %w", b[1], err)
+		}
+	}
+	h.logf("starting PostgreSQL in %s", filepath.Join(abs, "pg"))
+	if h.pg, err = startPG(h.ctx, abs, h.f.pgPort); err != nil {
+		return err
+	}
+	defer h.pg.Stop()
+	if h.keys, err = loadKeys(filepath.Join(abs, "keys.env")); err != nil {
+		return err
+	}
+	h.dbName = fmt.Sprintf("bench_%d_%d_v%d", h.f.patrons, h.f.libraries, seed.Version)
+	if err := h.prepareDB(h.dbName); err != nil {
+		return err
+	}
+	fmt.Fprintf(h.md, "# loadrun %s\n\nmachine: %d CPUs (GOMAXPROCS %d), %s; PostgreSQL durable (fsync on, synchronous_commit on); database %s\n\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), h.dbName)
+	for _, ph := range strings.Split(h.f.phases, ",") {
+		start := time.Now()
+		h.logf("phase %s", ph)
+		var err error
+		switch strings.TrimSpace(ph) {
+		case "getpatron":
+			err = h.getPatron()
+		case "search":
+			err = h.search()
+		case "circulation":
+			err = h.circulation()
+		case "retention":
+			err = h.retention()
+		case "memory":
+			err = h.memory()
+		case "":
+			continue
+		default:
+			err = fmt.Errorf("unknown phase %q", ph)
+		}
+		if err != nil {
+			return fmt.Errorf("phase %s: %w", ph, err)
+		}
+		h.logf("phase %s done in %s", ph, time.Since(start).Round(time.Second))
+	}
+	if h.f.out != "" {
+		b, _ := json.MarshalIndent(h.results, "", "  ")
+		if err := os.WriteFile(h.f.out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return fmt.Sprintf("%.0f GiB RAM", float64(kb)/(1<<20))
+		}
+	}
+	return "? RAM"
+}
+
+// prepareDB creates, migrates and (once) seeds the database.
+func (h *harness) prepareDB(name string) error {
+	if err := ensureDatabase(h.ctx, h.pg.URL("postgres"), name); err != nil {
+		return err
+	}
+	h.url = h.pg.URL(name)
+	if err := store.MigrateUp(h.ctx, h.url); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	pool, err := pgxpool.New(h.ctx, h.url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(h.ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		return err
+	}
+	var n int
+	if err := pool.QueryRow(h.ctx, `SELECT count(*) FROM libraries WHERE code = 'LIB01'`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		h.logf("database %s is seeded already", name)
+		return nil
+	}
+	kr, err := pii.ParseKeyring(h.keys.pii, h.keys.index)
+	if err != nil {
+		return err
+	}
+	h.logf("seeding %d patrons (COPY)", h.f.patrons)
+	res, err := seed.Run(h.ctx, pool, kr, seed.Options{Patrons: h.f.patrons, Libraries: h.f.libraries,
+		Progress: os.Stderr, Password: demo.Password, PIN: demo.PIN})
+	if err != nil {
+		return err
+	}
+	h.results["seed"] = res
+	h.logf("seeded in %s: %d patrons, %d loans (%d active, %d past retention)", res.Duration.Round(time.Second),
+		res.Patrons, res.Loans, res.ActiveLoans, res.ExpiredLoans)
+	return nil
+}
+
+func (h *harness) serveEnv(url string) []string {
+	return []string{
+		"DATABASE_URL=" + url,
+		"PATRONFED_DB_ROLE=patronfed_app",
+		"PATRONFED_GRPC_ADDR=" + serveGRPC,
+		"PATRONFED_HTTP_ADDR=" + serveHTTP,
+		"PATRONFED_METRICS_ADDR=" + serveMetric,
+		"PATRONFED_TOKEN_KEYS=" + h.keys.token,
+		"PATRONFED_PII_KEYS=" + h.keys.pii,
+		"PATRONFED_PII_INDEX_KEY=" + h.keys.index,
+		"PATRONFED_TOKEN_TTL=12h",
+		"PATRONFED_LOG_LEVEL=info",
+		"PATRONFED_PPROF_ADDR=" + pprofAddr,
+	}
+}
+
+// startServe starts `patronfed serve` on database url.
+func (h *harness) startServe(url string) error {
+	h.serve.stop()
+	args := append([]string{"serve"}, strings.Fields(h.f.serveArgs)...)
+	p, err := startProc("serve", filepath.Join(h.f.dir, "serve.log"), h.serveEnv(url), filepath.Join(h.bin, "patronfed"), args...)
+	if err != nil {
+		return err
+	}
+	h.serve = p
+	return waitHTTP(h.ctx, "http://"+serveHTTP+"/healthz", 60*time.Second)
+}
+
+func (h *harness) startBaseline(url string) error {
+	h.baseline.stop()
+	p, err := startProc("baseline", filepath.Join(h.f.dir, "baseline.log"), nil, filepath.Join(h.bin, "baseline"),
+		"-addr", baseGRPC, "-database-url", url)
+	if err != nil {
+		return err
+	}
+	h.baseline = p
+	// Ready when it answers a bogus id with NotFound.
+	conn, err := grpc.NewClient(baseGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	c := pb.NewPatronServiceClient(conn)
+	for range 100 {
+		ctx, cancel := context.WithTimeout(h.ctx, time.Second)
+		_, err = c.GetPatron(ctx, &pb.GetPatronRequest{PatronId: "00000000-0000-4000-8000-000000000000"})
+		cancel()
+		if err != nil && !strings.Contains(err.Error(), "connection refused") && !strings.Contains(err.Error(), "Unavailable") {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("baseline did not come up: %v", err)
+}
+
+func (h *harness) stopServers() {
+	h.serve.stop()
+	h.serve = nil
+	h.baseline.stop()
+	h.baseline = nil
+}
+
+// login returns a token for a generated staff account.
+func (h *harness) login(username string) (string, error) {
+	conn, err := grpc.NewClient(serveGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	resp, err := pb.NewAuthServiceClient(conn).Login(h.ctx, &pb.LoginRequest{Username: username, Password: demo.Password})
+	if err != nil {
+		return "", fmt.Errorf("login %s: %w", username, err)
+	}
+	return resp.GetToken(), nil
+}
+
+func (h *harness) pool(url string, role bool) (*pgxpool.Pool, error) {
+	o := store.PoolOptions{MaxConns: 8, ApplicationName: "loadrun"}
+	if role {
+		o.AppRole = "patronfed_app"
+	}
+	return store.Open(h.ctx, url, o)
+}
+
+func (h *harness) libraryID(pool *pgxpool.Pool, code string) (string, error) {
+	var id string
+	err := pool.QueryRow(h.ctx, `SELECT id::text FROM libraries WHERE code = $1`, code).Scan(&id)
+	return id, err
+}
+
+// patronIDsFile writes a ghz data file of GetPatron requests for n
+// patrons of library code (spread over the id space) and returns its path.
+func (h *harness) patronIDsFile(pool *pgxpool.Pool, code string, n int) (string, error) {
+	lib, err := h.libraryID(pool, code)
+	if err != nil {
+		return "", err
+	}
+	rows, err := pool.Query(h.ctx, `SELECT id::text FROM patrons WHERE home_library_id = $1 AND anonymised_at IS NULL
+		ORDER BY md5(id::text) LIMIT $2`, lib, n)
+	if err != nil {
+		return "", err
+	}
+	var reqs []map[string]string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", err
+		}
+		reqs = append(reqs, map[string]string{"patron_id": id})
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	path := filepath.Join(h.f.dir, "getpatron-"+code+".json")
+	b, _ := json.Marshal(reqs)
+	return path, os.WriteFile(path, b, 0o644)
+}

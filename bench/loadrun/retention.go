@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type retentionResult struct {
+	CloneTime, RunTime   time.Duration
+	ExpiredBefore        int64
+	ExpiredAfter         int64
+	IdleP50, IdleP99     time.Duration
+	DuringP50, DuringP99 time.Duration
+	IdleN, DuringN       int
+	Errors               int64
+	RPS                  int
+	Output               string
+}
+
+// retention runs `patronfed retention run` (a separate process, as the
+// operator's cron would) on a clone of the seeded database, while ghz
+// reads patrons at a fixed rate; the same rate is measured idle first.
+func (h *harness) retention() error {
+	h.stopServers()
+	clone := h.dbName + "_retention"
+	admin, err := pgx.Connect(h.ctx, h.pg.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer admin.Close(h.ctx)
+	_, _ = admin.Exec(h.ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{clone}.Sanitize())
+	_, _ = admin.Exec(h.ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, h.dbName)
+	res := retentionResult{RPS: h.f.retentionRPS}
+	t := time.Now()
+	if _, err := admin.Exec(h.ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY",
+		pgx.Identifier{clone}.Sanitize(), pgx.Identifier{h.dbName}.Sanitize())); err != nil {
+		return fmt.Errorf("cloning the database: %w", err)
+	}
+	res.CloneTime = time.Since(t)
+	defer func() {
+		h.stopServers()
+		_, _ = admin.Exec(context.WithoutCancel(h.ctx), "DROP DATABASE IF EXISTS "+pgx.Identifier{clone}.Sanitize()+" WITH (FORCE)")
+	}()
+	url := h.pg.URL(clone)
+	expired := func() int64 {
+		var n int64
+		c, err := pgx.Connect(h.ctx, url)
+		if err != nil {
+			return -1
+		}
+		defer c.Close(h.ctx)
+		_ = c.QueryRow(h.ctx, `SELECT count(*) FROM loans l JOIN library_settings s ON s.library_id = l.lending_library_id
+			WHERE l.patron_id IS NOT NULL AND l.returned_at < now() - make_interval(months => s.history_retention_months)`).Scan(&n)
+		return n
+	}
+	res.ExpiredBefore = expired()
+	if err := h.startServe(url); err != nil {
+		return err
+	}
+	pool, err := h.pool(url, false)
+	if err != nil {
+		return err
+	}
+	data, err := h.patronIDsFile(pool, "LIB01", 5000)
+	pool.Close()
+	if err != nil {
+		return err
+	}
+	token, err := h.login("lib01.circ")
+	if err != nil {
+		return err
+	}
+	g := ghzRun{Call: "patronfed.v1.PatronService.GetPatron", Target: serveGRPC, DataFile: data, Token: token,
+		Concurrency: 16, Connections: 8, RPS: h.f.retentionRPS, Details: true}
+	window := func(d time.Duration) (latencies, int64, error) {
+		g.Duration = d
+		r, err := g.run(h.ctx, h.f.ghz)
+		if err != nil {
+			return nil, 0, err
+		}
+		var l latencies
+		for _, x := range r.Details {
+			if x.Status == "OK" {
+				l = append(l, time.Duration(x.Latency))
+			}
+		}
+		return l, r.errors(), nil
+	}
+	if _, _, err := window(h.f.warmup); err != nil {
+		return err
+	}
+	idle, errs, err := window(h.f.duration)
+	if err != nil {
+		return err
+	}
+	res.Errors += errs
+	res.IdleN, res.IdleP50, res.IdleP99 = len(idle), idle.pct(50), idle.pct(99)
+
+	// The retention run, with ghz windows back to back until it ends.
+	out, err := os.Create(filepath.Join(h.f.dir, "retention.log"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd := exec.CommandContext(h.ctx, filepath.Join(h.bin, "patronfed"), "retention", "run", "--database-url", url)
+	cmd.Stdout, cmd.Stderr = out, out
+	t = time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	var end time.Time
+	go func() { err := cmd.Wait(); end = time.Now(); done <- err }()
+	var during latencies
+	var runErr error
+	for finished := false; !finished; {
+		l, errs, err := window(10 * time.Second)
+		if err != nil {
+			return err
+		}
+		during = append(during, l...)
+		res.Errors += errs
+		select {
+		case runErr = <-done:
+			finished = true
+		default:
+		}
+		if time.Since(t) > 45*time.Minute {
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("retention run did not finish in 45 minutes")
+		}
+	}
+	if runErr != nil {
+		return fmt.Errorf("retention run: %w (see %s)", runErr, out.Name())
+	}
+	res.RunTime = end.Sub(t)
+	res.DuringN, res.DuringP50, res.DuringP99 = len(during), during.pct(50), during.pct(99)
+	res.ExpiredAfter = expired()
+	b, _ := os.ReadFile(out.Name())
+	res.Output = string(b)
+	h.results["retention"] = res
+	fmt.Fprintf(h.md, "## Retention run over the expired loan history\n\n`patronfed retention run` (separate process, default batch size) on a clone of the seeded database (clone: %s), while ghz reads patrons at %d req/s (c=16); the same rate measured idle just before.\n\n",
+		res.CloneTime.Round(time.Second), res.RPS)
+	fmt.Fprintf(h.md, "| expired loans before | after | run time | GetPatron p50 idle | p99 idle | p50 during | p99 during | p99 ratio | requests idle/during | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(h.md, "| %d | %d | %s | %s | %s | %s | %s | %.2f× | %d/%d | %d |\n\n", res.ExpiredBefore, res.ExpiredAfter,
+		res.RunTime.Round(100*time.Millisecond), ms(res.IdleP50), ms(res.IdleP99), ms(res.DuringP50), ms(res.DuringP99),
+		ratio(res.DuringP99, res.IdleP99), res.IdleN, res.DuringN, res.Errors)
+	fmt.Fprintf(h.md, "retention output (tail):\n\n```\n%s```\n\n", tail(res.Output, 25))
+	return nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

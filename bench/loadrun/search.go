@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/patronfed/patronfed/identity"
+	"github.com/patronfed/patronfed/patron"
+	"github.com/patronfed/patronfed/policy"
+	"github.com/patronfed/patronfed/store"
+)
+
+// capture records the SQL of queries run on a context marked with
+// captureKey, to EXPLAIN exactly what patron.Search sends.
+type capture struct {
+	mu   sync.Mutex
+	sql  []string
+	args [][]any
+}
+
+type captureKey struct{}
+
+func (c *capture) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if ctx.Value(captureKey{}) != nil {
+		c.mu.Lock()
+		c.sql, c.args = append(c.sql, d.SQL), append(c.args, d.Args)
+		c.mu.Unlock()
+	}
+	return ctx
+}
+
+func (c *capture) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+var snapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+type searchCase struct {
+	Library, Kind          string
+	Consents, HomePatrons  int
+	SQLp50, SQLp99         time.Duration
+	NaiveP50, NaiveP99     time.Duration
+	SQLRuns, NaiveRuns     int
+	SQLHits, NaiveHits     float64 // mean hits per search
+	NaiveFetched           float64 // mean rows fetched and decided per naive search
+	SpeedupP50, SpeedupP99 float64
+}
+
+// searcher runs "patrons I may see" both ways for one staff subject.
+type searcher struct {
+	db     *pgxpool.Pool
+	engine *policy.Engine
+	subj   policy.Subject
+}
+
+const pageSize = 50
+
+// viaSQL is what SearchPatrons does inside its snapshot (audit and
+// rendering aside): the visibility filter in SQL, then the policy decides
+// each hit of the page.
+func (s *searcher) viaSQL(ctx context.Context, q patron.Query) (int, error) {
+	allowed := 0
+	err := store.InTx(ctx, s.db, snapshot, func(tx pgx.Tx) error {
+		allowed = 0
+		q.Limit = pageSize + 1
+		recs, err := patron.Search(ctx, tx, s.subj, q)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(recs))
+		for i := range recs {
+			ids[i] = recs[i].ID
+		}
+		res, err := patron.LoadResources(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			d, err := s.engine.Decide(ctx, policy.Input{Subject: s.subj, Action: policy.ActionPatronRead, Resource: res[id]})
+			if err != nil {
+				return err
+			}
+			if d.Allow {
+				allowed++
+			}
+		}
+		return nil
+	})
+	return allowed, err
+}
+
+// naive fetches the patrons matching the criteria in result order, without
+// the visibility filter, and lets the policy filter them in Go, 500 at a
+// time, until a page is full (the early stop is the naive approach at its
+// best); then it loads the page's records.
+func (s *searcher) naive(ctx context.Context, q patron.Query) (allowed, fetched int, err error) {
+	where, args := criteria(q)
+	err = store.InTx(ctx, s.db, snapshot, func(tx pgx.Tx) error {
+		allowed, fetched = 0, 0
+		if _, err := tx.Exec(ctx, `DECLARE c NO SCROLL CURSOR FOR SELECT p.id::text FROM patrons p WHERE `+where+
+			` ORDER BY lower(p.last_name) NULLS LAST, lower(p.first_name) NULLS LAST, p.id`, args...); err != nil {
+			return err
+		}
+		var page []string
+		for len(page) <= pageSize {
+			rows, err := tx.Query(ctx, `FETCH 500 FROM c`)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				break
+			}
+			fetched += len(ids)
+			res, err := patron.LoadResources(ctx, tx, ids)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				d, err := s.engine.Decide(ctx, policy.Input{Subject: s.subj, Action: policy.ActionPatronRead, Resource: res[id]})
+				if err != nil {
+					return err
+				}
+				if d.Allow && len(page) <= pageSize {
+					page = append(page, id)
+				}
+			}
+		}
+		allowed = len(page)
+		rows, err := tx.Query(ctx, `SELECT p.*, (SELECT array_agg(card_number) FROM cards WHERE patron_id = p.id) FROM patrons p WHERE p.id = ANY($1::uuid[])`, page)
+		if err != nil {
+			return err
+		}
+		rows.Close()
+		return rows.Err()
+	})
+	return allowed, fetched, err
+}
+
+// criteria is the search part of patron.Search's WHERE clause.
+func criteria(q patron.Query) (string, []any) {
+	var where []string
+	var args []any
+	add := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	for _, w := range strings.Fields(strings.ToLower(q.Name)) {
+		p := add(strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(w) + "%")
+		where = append(where, "(lower(p.first_name) LIKE "+p+" OR lower(p.last_name) LIKE "+p+")")
+	}
+	if q.BirthDate != "" {
+		where = append(where, "p.birth_date = "+add(q.BirthDate)+"::date")
+	}
+	if len(where) == 0 {
+		return "true", nil
+	}
+	return strings.Join(where, " AND "), args
+}
+
+var namePrefixes = []string{"nov", "svob", "dvo", "proch", "ver", "hor", "mar", "pok", "kr", "jan nov",
+	"petr svo", "eva n", "zel", "ibl", "bar", "ja", "mart", "kop", "hol", "vl"}
+
+func (h *harness) search() error {
+	tr := &capture{}
+	cfg, err := pgxpool.ParseConfig(h.url)
+	if err != nil {
+		return err
+	}
+	cfg.MaxConns = 4
+	cfg.ConnConfig.Tracer = tr
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `SET ROLE patronfed_app`)
+		return err
+	}
+	db, err := pgxpool.NewWithConfig(h.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	engine, err := policy.NewEngine(h.ctx, policy.Builtin())
+	if err != nil {
+		return err
+	}
+	// Birth dates that exist, spread over the years.
+	rows, err := db.Query(h.ctx, `SELECT to_char(birth_date, 'YYYY-MM-DD') FROM patrons TABLESAMPLE SYSTEM (1) WHERE birth_date IS NOT NULL LIMIT 300`)
+	if err != nil {
+		return err
+	}
+	dates, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	libs := []string{"LIB01", fmt.Sprintf("LIB%02d", h.f.libraries)}
+	const runs = 200
+	budget := 20 * time.Second // per case, for the naive side
+	var cases []searchCase
+	explains := map[string]string{}
+	for _, code := range libs {
+		lib, err := h.libraryID(db, code)
+		if err != nil {
+			return err
+		}
+		sc := searchCase{Library: code}
+		if err := db.QueryRow(h.ctx, `SELECT (SELECT count(*) FROM consents WHERE library_id = $1),
+			(SELECT count(*) FROM patrons WHERE home_library_id = $1)`, lib).Scan(&sc.Consents, &sc.HomePatrons); err != nil {
+			return err
+		}
+		s := &searcher{db: db, engine: engine, subj: policy.Subject{Kind: policy.KindStaff, AccountID: "00000000-0000-4000-8000-00000000beef",
+			LibraryID: lib, Permissions: identity.Permissions([]string{identity.RoleCirculation})}}
+		for _, kind := range []string{"name prefix", "birth date"} {
+			c := sc
+			c.Kind = kind
+			query := func(i int) patron.Query {
+				if kind == "birth date" {
+					return patron.Query{BirthDate: dates[i%len(dates)]}
+				}
+				return patron.Query{Name: namePrefixes[i%len(namePrefixes)]}
+			}
+			var sqlLat, naiveLat latencies
+			var sqlHits, naiveHits, fetched int
+			naiveSpent := time.Duration(0)
+			order := rand.Perm(runs)
+			for _, i := range order {
+				q := query(i)
+				t := time.Now()
+				n, err := s.viaSQL(h.ctx, q)
+				if err != nil {
+					return err
+				}
+				sqlLat = append(sqlLat, time.Since(t))
+				sqlHits += n
+				if naiveSpent < budget {
+					t = time.Now()
+					n, f, err := s.naive(h.ctx, q)
+					if err != nil {
+						return err
+					}
+					d := time.Since(t)
+					naiveSpent += d
+					naiveLat = append(naiveLat, d)
+					naiveHits += n
+					fetched += f
+				}
+			}
+			c.SQLRuns, c.NaiveRuns = len(sqlLat), len(naiveLat)
+			c.SQLp50, c.SQLp99 = sqlLat.pct(50), sqlLat.pct(99)
+			c.NaiveP50, c.NaiveP99 = naiveLat.pct(50), naiveLat.pct(99)
+			c.SQLHits = float64(sqlHits) / float64(max(1, len(sqlLat)))
+			c.NaiveHits = float64(naiveHits) / float64(max(1, len(naiveLat)))
+			c.NaiveFetched = float64(fetched) / float64(max(1, len(naiveLat)))
+			c.SpeedupP50 = float64(c.NaiveP50) / float64(max(1, c.SQLp50))
+			c.SpeedupP99 = float64(c.NaiveP99) / float64(max(1, c.SQLp99))
+			cases = append(cases, c)
+			// EXPLAIN the search query of a typical input.
+			q := query(0)
+			if kind == "name prefix" {
+				q = patron.Query{Name: "nov"}
+			}
+			plan, err := h.explain(db, tr, s, q)
+			if err != nil {
+				return err
+			}
+			explains[code+" "+kind] = plan
+		}
+	}
+	h.results["search"] = cases
+	fmt.Fprintf(h.md, "## Search \"patrons I may see\" (%d patrons)\n\n", h.f.patrons)
+	fmt.Fprintf(h.md, "SQL: patron.Search (visibility filter in SQL) + LoadResources + policy per hit, in the read-only snapshot. Naive: fetch the matching patrons in order (cursor, 500 a time), load resources, policy-filter in Go until a page of %d is full, then load the page. %d searches per case, naive at most %s per case; name prefixes %v; birth dates sampled from the data.\n\n", pageSize, runs, budget, namePrefixes)
+	fmt.Fprintf(h.md, "| library | consents to it | own patrons | search | SQL p50 | SQL p99 | naive p50 | naive p99 | naive runs | rows the naive way decides | hits | speed-up p50 | speed-up p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range cases {
+		fmt.Fprintf(h.md, "| %s | %d | %d | %s | %s | %s | %s | %s | %d | %.0f | %.1f | %.0f× | %.0f× |\n", c.Library, c.Consents, c.HomePatrons, c.Kind,
+			ms(c.SQLp50), ms(c.SQLp99), ms(c.NaiveP50), ms(c.NaiveP99), c.NaiveRuns, c.NaiveFetched, c.SQLHits, c.SpeedupP50, c.SpeedupP99)
+	}
+	fmt.Fprintln(h.md)
+	var sb strings.Builder
+	for _, code := range libs {
+		for _, kind := range []string{"name prefix", "birth date"} {
+			fmt.Fprintf(&sb, "### %s, %s\n\n```\n%s```\n\n", code, kind, explains[code+" "+kind])
+		}
+	}
+	_ = os.WriteFile(filepath.Join(h.f.dir, "search-explain.md"), []byte(sb.String()), 0o644)
+	fmt.Fprintf(h.md, "EXPLAIN plans: %s\n\n", filepath.Join(h.f.dir, "search-explain.md"))
+	return nil
+}
+
+// explain runs patron.Search once with the tracer on and EXPLAINs its
+// first query (the search itself) with the same arguments.
+func (h *harness) explain(db *pgxpool.Pool, tr *capture, s *searcher, q patron.Query) (string, error) {
+	tr.mu.Lock()
+	tr.sql, tr.args = nil, nil
+	tr.mu.Unlock()
+	ctx := context.WithValue(h.ctx, captureKey{}, true)
+	q.Limit = pageSize + 1
+	if _, err := patron.Search(ctx, db, s.subj, q); err != nil {
+		return "", err
+	}
+	tr.mu.Lock()
+	sql, args := tr.sql[0], tr.args[0]
+	tr.mu.Unlock()
+	rows, err := db.Query(h.ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(lines, "\n") + "\n", nil
+}

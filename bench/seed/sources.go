@@ -1,0 +1,291 @@
+package seed
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/patronfed/patronfed/pii"
+)
+
+// rowSource is a pgx.CopyFromSource over generated entities (patrons or
+// items): fill appends the rows of entity n to buf.
+type rowSource struct {
+	n, total int
+	fill     func(n int, buf [][]any) ([][]any, error)
+	buf      [][]any
+	i        int
+	cur      []any
+	p        *progress
+	err      error
+}
+
+func (s *rowSource) Next() bool {
+	for s.i >= len(s.buf) {
+		if s.n >= s.total || s.err != nil {
+			return false
+		}
+		s.buf, s.err = s.fill(s.n, s.buf[:0])
+		s.i = 0
+		s.n++
+		if s.err != nil {
+			return false
+		}
+	}
+	s.cur = s.buf[s.i]
+	s.i++
+	s.p.add(1)
+	return true
+}
+
+func (s *rowSource) Values() ([]any, error) { return s.cur, nil }
+func (s *rowSource) Err() error             { return s.err }
+
+func nz(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+var patronCols = []string{"id", "home_library_id", "pin_hash", "first_name", "last_name", "birth_date",
+	"permanent_address", "contact_address", "email", "phone", "academic_titles", "optional_data_consent",
+	"optional_data_consent_at", "category", "registered_at", "last_activity_at", "mother_tongue",
+	"guardian_name", "guardian_address", "guardian_phone", "guardian_email", "special_categories",
+	"version", "created_at", "updated_at"}
+
+func (g *gen) patronSource(pr *progress) pgx.CopyFromSource {
+	var p patron
+	return &rowSource{total: g.o.Patrons, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		g.patron(n, &p)
+		var optAt any
+		if p.optional {
+			optAt = p.optionalAt
+		}
+		special := p.special
+		if special == nil {
+			special = []string{}
+		}
+		return append(buf, []any{p.id, g.libs[p.home], g.pinHash, p.first, p.last, p.birth,
+			p.perm, nz(p.contact), nz(p.email), nz(p.phone), nz(p.titles), p.optional,
+			optAt, p.category, p.registered, p.lastActivity, p.tongue,
+			nz(p.guardian[0]), nz(p.guardian[1]), nz(p.guardian[2]), nz(p.guardian[3]), special,
+			int64(1), p.registered, p.lastActivity}), nil
+	}}
+}
+
+var cardCols = []string{"card_number", "patron_id", "active", "issued_at", "revoked_at"}
+
+func (g *gen) cardSource(pr *progress) pgx.CopyFromSource {
+	var p patron
+	return &rowSource{total: g.o.Patrons, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		g.patron(n, &p)
+		issued := p.registered
+		if p.oldCard {
+			// A lost card replaced a year after registration (or now).
+			repl := minTime(p.registered.Add(year), g.o.Now)
+			buf = append(buf, []any{"R" + CardNumber(n)[1:], p.id, false, p.registered, repl})
+			issued = repl
+		}
+		return append(buf, []any{CardNumber(n), p.id, true, issued, nil}), nil
+	}}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+var identifierCols = []string{"patron_id", "kind", "ciphertext", "key_id", "blind_index", "created_at"}
+
+// identifierSource seals like patron.Register: AAD (patron id, kind), the
+// blind index of the kind.
+func (g *gen) identifierSource(pr *progress, kr *pii.Keyring) pgx.CopyFromSource {
+	var p patron
+	seal := func(buf [][]any, kind, v string) ([][]any, error) {
+		ct, keyID, err := kr.Seal([]byte(v), pii.AAD(uuidText(p.id), kind))
+		if err != nil {
+			return buf, err
+		}
+		return append(buf, []any{p.id, kind, ct, keyID, kr.BlindIndex(kind, v), p.registered}), nil
+	}
+	return &rowSource{total: g.o.Patrons, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		g.patron(n, &p)
+		var err error
+		if p.idDoc != "" {
+			if buf, err = seal(buf, pii.KindIDDocument, p.idDoc); err != nil {
+				return buf, err
+			}
+		}
+		if p.national != "" {
+			if buf, err = seal(buf, pii.KindPersonalIdentityNumber, p.national); err != nil {
+				return buf, err
+			}
+		}
+		return buf, nil
+	}}
+}
+
+var consentCols = []string{"patron_id", "library_id", "granted_at", "method"}
+
+func method(web bool) string {
+	if web {
+		return "web"
+	}
+	return "in_person"
+}
+
+func (g *gen) consentSource(pr *progress) pgx.CopyFromSource {
+	var p patron
+	return &rowSource{total: g.o.Patrons, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		g.patron(n, &p)
+		for _, c := range p.consents {
+			buf = append(buf, []any{p.id, g.libs[c.lib], c.at, method(c.web)})
+		}
+		return buf, nil
+	}}
+}
+
+var eventCols = []string{"patron_id", "at", "scope", "library_id", "granted", "method",
+	"actor_kind", "actor_id", "actor_library_id", "request_id"}
+
+// eventSource writes the history of the consents in force: given at the
+// desk (recorded by the home library's registrar) or in the catalogue by
+// the patron, as consent.Apply and consent.LogEvent record them.
+func (g *gen) eventSource(pr *progress) pgx.CopyFromSource {
+	var p patron
+	return &rowSource{total: g.o.Patrons, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		g.patron(n, &p)
+		if p.optional {
+			buf = append(buf, []any{p.id, p.optionalAt, "optional_data", nil, true, "in_person",
+				"staff", g.registrars[p.home], g.libs[p.home], ""})
+		}
+		for _, c := range p.consents {
+			if c.web {
+				buf = append(buf, []any{p.id, c.at, "share", g.libs[c.lib], true, "web", "patron", p.id, nil, ""})
+			} else {
+				buf = append(buf, []any{p.id, c.at, "share", g.libs[c.lib], true, "in_person",
+					"staff", g.registrars[p.home], g.libs[p.home], ""})
+			}
+		}
+		return buf, nil
+	}}
+}
+
+// loan is one generated loan of an item.
+type loan struct {
+	patron       [16]byte
+	out, due     time.Time
+	returned     time.Time // zero: active
+	expired      bool
+	lendingLib   int
+	returnLibLib int
+}
+
+type item struct {
+	id           [16]byte
+	owner        int
+	created      time.Time
+	loans        []loan
+	active       bool
+	lastBorrower *[16]byte
+	title        string
+}
+
+// borrower picks a patron library lib may lend to: one of its own (85%)
+// or one who consented to it.
+func (g *gen) borrower(u float64, k int, lib int) (int32, bool) {
+	home, cons := g.byHome[lib], g.consenting[lib]
+	switch {
+	case len(cons) > 0 && (u >= 0.85 || len(home) == 0):
+		return cons[k%len(cons)], true
+	case len(home) > 0:
+		return home[k%len(home)], true
+	}
+	return 0, false
+}
+
+func (g *gen) item(n int, it *item) {
+	r := g.rng(streamItem, uint64(n))
+	now := g.o.Now
+	*it = item{id: g.uuidOf(streamItem, uint64(n)), loans: it.loans[:0]}
+	it.owner = g.libZipf.pick(r.Float64())
+	it.created = now.Add(-3*year - time.Duration(r.Int64N(int64(5*year)))).Truncate(time.Second)
+	it.title = titles[r.IntN(len(titles))]
+	k := int(-g.perLoanItem*logOneMinus(r.Float64()) + 0.5)
+	cutoff := now.AddDate(0, -12, 0)
+	var last time.Time
+	for range k {
+		pn, ok := g.borrower(r.Float64(), r.IntN(1<<30), it.owner)
+		if !ok {
+			continue
+		}
+		var ret time.Time
+		expired := r.Float64() < g.o.ExpiredShare
+		if expired {
+			ret = between(r, now.AddDate(0, -36, 0), cutoff.Add(-3*day))
+		} else {
+			ret = between(r, cutoff.Add(3*day), now.Add(-time.Hour))
+		}
+		out := ret.Add(-time.Duration(3+r.IntN(38)) * day)
+		l := loan{patron: g.patronID(int(pn)), out: out, due: out.Add(28 * day), returned: ret, expired: expired,
+			lendingLib: it.owner, returnLibLib: it.owner}
+		it.loans = append(it.loans, l)
+		if ret.After(last) {
+			last = ret
+			pid := l.patron
+			it.lastBorrower = &pid
+		}
+	}
+	if r.Float64() < g.pActive {
+		if pn, ok := g.borrower(r.Float64(), r.IntN(1<<30), it.owner); ok {
+			out := now.Add(-time.Duration(r.Int64N(int64(45 * day)))).Truncate(time.Second)
+			it.loans = append(it.loans, loan{patron: g.patronID(int(pn)), out: out, due: out.Add(28 * day), lendingLib: it.owner})
+			it.active = true
+		}
+	}
+}
+
+func logOneMinus(u float64) float64 { return logf(1 - u) }
+
+var itemCols = []string{"id", "barcode", "title", "owning_library_id", "status", "last_borrower_id", "created_at", "updated_at"}
+
+func (g *gen) itemSource(pr *progress) pgx.CopyFromSource {
+	var it item
+	return &rowSource{total: g.o.Items, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		g.item(n, &it)
+		status := "available"
+		if it.active {
+			status = "on_loan"
+		}
+		var lb any
+		if it.lastBorrower != nil {
+			lb = *it.lastBorrower
+		}
+		return append(buf, []any{it.id, Barcode(n), it.title, g.libs[it.owner], status, lb, it.created, it.created}), nil
+	}}
+}
+
+var loanCols = []string{"item_id", "patron_id", "lending_library_id", "checked_out_at", "due_at", "renewals",
+	"returned_at", "return_library_id"}
+
+func (g *gen) loanSource(pr *progress) pgx.CopyFromSource {
+	var it item
+	return &rowSource{total: g.o.Items, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		g.item(n, &it)
+		for _, l := range it.loans {
+			if l.returned.IsZero() {
+				g.activeLoans.Add(1)
+				buf = append(buf, []any{it.id, l.patron, g.libs[l.lendingLib], l.out, l.due, int32(0), nil, nil})
+				continue
+			}
+			if l.expired {
+				g.expiredLoans.Add(1)
+			}
+			buf = append(buf, []any{it.id, l.patron, g.libs[l.lendingLib], l.out, l.due, int32(0), l.returned, g.libs[l.returnLibLib]})
+		}
+		return buf, nil
+	}}
+}
