@@ -210,3 +210,21 @@ func TestMinorByLibrarySetting(t *testing.T) {
 		t.Error("leap-day birthday counted early")
 	}
 }
+
+// The contact address is recorded at every registration: the permanent
+// address unless another is given (privacy-rules §1, basic identity).
+func TestContactAddressDefaultsToPermanent(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewPool(t)
+	kr := keyring(t)
+	lib := library(t, db, "CONT")
+	plain := register(t, db, kr, patron.Registration{HomeLibraryID: lib, CardNumber: "C0001"})
+	other := register(t, db, kr, patron.Registration{HomeLibraryID: lib, CardNumber: "C0002", Fields: patron.Fields{
+		FirstName: "Olof", LastName: "Berg", BirthDate: "1980-05-05", PermanentAddress: "Storgatan 2", ContactAddress: "Box 12"}})
+	for id, want := range map[string]string{plain: "Storgatan 1", other: "Box 12"} {
+		var got string
+		if err := db.QueryRow(context.Background(), `SELECT contact_address FROM patrons WHERE id = $1`, id).Scan(&got); err != nil || got != want {
+			t.Errorf("contact address %q (%v), want %q", got, err, want)
+		}
+	}
+}

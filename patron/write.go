@@ -39,6 +39,12 @@ func Register(ctx context.Context, q Querier, kr *pii.Keyring, r *Registration) 
 	if g == nil {
 		g = &Guardian{}
 	}
+	// A contact address is required at registration (privacy-rules §1);
+	// unless another is given it is the permanent address.
+	contact := r.ContactAddress
+	if contact == "" {
+		contact = r.PermanentAddress
+	}
 	var id string
 	err := q.QueryRow(ctx, `
 		INSERT INTO patrons (home_library_id, pin_hash, first_name, last_name, birth_date, permanent_address, contact_address,
@@ -47,7 +53,7 @@ func Register(ctx context.Context, q Querier, kr *pii.Keyring, r *Registration) 
 		  registered_at, last_activity_at, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5::date, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $20, $20)
 		RETURNING id::text`,
-		r.HomeLibraryID, nullIfEmpty(r.PINHash), r.FirstName, r.LastName, r.BirthDate, r.PermanentAddress, nullIfEmpty(r.ContactAddress),
+		r.HomeLibraryID, nullIfEmpty(r.PINHash), r.FirstName, r.LastName, r.BirthDate, r.PermanentAddress, nullIfEmpty(contact),
 		nullIfEmpty(r.Email), nullIfEmpty(r.Phone), nullIfEmpty(r.AcademicTitles), r.OptionalDataConsent, consentAt, category,
 		nullIfEmpty(r.MotherTongue), nullIfEmpty(g.Name), nullIfEmpty(g.Address), nullIfEmpty(g.Phone), nullIfEmpty(g.Email),
 		nonNil(r.SpecialCategories), r.At).Scan(&id)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -52,10 +53,15 @@ func httpStatus(c codes.Code) int {
 // violations) as JSON under the HTTP code of httpStatus.
 func errorHandler(ctx context.Context, _ *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	st := status.Convert(err)
+	fromServer := false
 	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
 		if v := md.HeaderMD.Get(RequestIDHeader); len(v) > 0 {
 			w.Header().Set("X-Request-Id", v[0])
+			fromServer = true
 		}
+	}
+	if !fromServer && st.Code() == codes.InvalidArgument {
+		st = status.New(codes.InvalidArgument, gatewayDecodeMessage(st.Message()))
 	}
 	pb := st.Proto()
 	body, merr := m.Marshal(pb)
@@ -70,6 +76,19 @@ func errorHandler(ctx context.Context, _ *runtime.ServeMux, m runtime.Marshaler,
 	}
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
+}
+
+var unknownFieldRE = regexp.MustCompile(`unknown field "[A-Za-z0-9_]+"`)
+
+// gatewayDecodeMessage rewrites an error the gateway raised itself while
+// decoding the request (the server never saw it). protojson quotes the
+// offending token, which may be a national identifier sent with the wrong
+// JSON type, so only an unknown field's name is kept.
+func gatewayDecodeMessage(msg string) string {
+	if f := unknownFieldRE.FindString(msg); f != "" {
+		return "invalid request body: " + f
+	}
+	return "invalid request: a value in the body or path has the wrong type or format for this method"
 }
 
 func newGatewayMux() *runtime.ServeMux {
