@@ -45,9 +45,15 @@ func visibility(s policy.Subject, a *sqlArgs) string {
 	lib := a.add(s.LibraryID) + "::uuid"
 	notHome := "p.home_library_id <> " + lib
 	notArchived := "NOT " + archivedSQL
-	consent := "EXISTS (SELECT 1 FROM consents c WHERE c.patron_id = p.id AND c.library_id = " + lib + ")"
+	// OFFSET 0 keeps each EXISTS a probe of one index per patron
+	// considered: without it PostgreSQL may hash every consent (or active
+	// loan) of the library first — 56 k of them for a large library, tens
+	// of milliseconds before the first row — which defeats a search that
+	// reads patrons in result order and stops after a page
+	// (docs/performance.md).
+	consent := "EXISTS (SELECT 1 FROM consents c WHERE c.patron_id = p.id AND c.library_id = " + lib + " OFFSET 0)"
 	activeLoan := "EXISTS (SELECT 1 FROM loans l WHERE l.patron_id = p.id AND l.lending_library_id = " + lib +
-		" AND l.returned_at IS NULL)"
+		" AND l.returned_at IS NULL OFFSET 0)"
 	if read {
 		// consent OR (NOT consent AND loan) is consent OR loan: one
 		// consent subquery instead of two (docs/performance.md).
