@@ -18,6 +18,7 @@ import (
 	"github.com/patronfed/patronfed/clock"
 	"github.com/patronfed/patronfed/config"
 	"github.com/patronfed/patronfed/pii"
+	"github.com/patronfed/patronfed/principals"
 	"github.com/patronfed/patronfed/server"
 	"github.com/patronfed/patronfed/store"
 )
@@ -41,7 +42,9 @@ type App struct {
 	Server  *server.Server
 	Keyring *pii.Keyring
 	Signer  *auth.Signer
-	closers []func()
+	// Principals is the cache of callers' account rows; nil when disabled.
+	Principals *principals.Cache
+	closers    []func()
 }
 
 // Build opens the database and constructs every part.
@@ -75,8 +78,9 @@ func Build(ctx context.Context, d Deps) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.Principals = w.principalCache()
+	authn := server.NewAuthenticator(pool, signer, d.Clock, a.Principals, public)
 	a.closers = append(a.closers, w.closers...)
-	authn := server.NewAuthenticator(pool, signer, d.Clock, public)
 	var tlsCfg *tls.Config
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)

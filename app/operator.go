@@ -7,6 +7,7 @@ import (
 
 	"github.com/patronfed/patronfed/audit"
 	"github.com/patronfed/patronfed/policystore"
+	"github.com/patronfed/patronfed/principals"
 	"github.com/patronfed/patronfed/server"
 	"github.com/patronfed/patronfed/services/auditing"
 	"github.com/patronfed/patronfed/services/policies"
@@ -38,6 +39,23 @@ func (w *wiring) policyReloader(ctx context.Context) (*policystore.Reloader, err
 	w.closers = append(w.closers, r.Close)
 	w.policyStore, w.reloader = st, r
 	return r, nil
+}
+
+// principalCache returns the replica's cache of callers' account rows,
+// listening for changes until the app closes; nil when disabled.
+func (w *wiring) principalCache() *principals.Cache {
+	if w.principals != nil || w.deps.Config.PrincipalCacheTTL == 0 {
+		return w.principals
+	}
+	c := principals.NewCache(w.deps.Config.PrincipalCacheTTL, nil)
+	lcfg := w.pool.Config().ConnConfig.Copy()
+	lcfg.RuntimeParams["application_name"] = "patronfed-principal-listener"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, lcfg, w.logger()) }()
+	w.closers = append(w.closers, func() { cancel(); <-done })
+	w.principals = c
+	return c
 }
 
 // auditWriter returns the one audit log writer of the replica.

@@ -10,6 +10,7 @@ import (
 	"github.com/patronfed/patronfed/auth"
 	"github.com/patronfed/patronfed/pii"
 	"github.com/patronfed/patronfed/policystore"
+	"github.com/patronfed/patronfed/principals"
 	"github.com/patronfed/patronfed/server"
 	"github.com/patronfed/patronfed/services/libraries"
 	"github.com/patronfed/patronfed/services/login"
@@ -29,6 +30,15 @@ type wiring struct {
 	policyStore *policystore.Store
 	reloader    *policystore.Reloader
 	auditw      *audit.Writer
+	principals  *principals.Cache
+}
+
+// accountChanged is called after a committed change to an account, so that
+// this replica's next call already reads the new row.
+func (w *wiring) accountChanged(id string) {
+	if c := w.principalCache(); c != nil {
+		c.Invalidate(id)
+	}
 }
 
 // services constructs every gRPC service and lists the methods that need no
@@ -43,7 +53,7 @@ func (w *wiring) services(ctx context.Context) ([]server.Service, []string, erro
 			MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout, TokenTTL: cfg.TokenTTL,
 			HashParams: w.deps.HashParams,
 		}),
-		libraries.New(w.pool, clk, w.deps.HashParams),
+		libraries.New(w.pool, clk, w.deps.HashParams, w.accountChanged),
 	}
 	ops, err := w.operatorServices(ctx)
 	if err != nil {

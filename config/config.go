@@ -51,6 +51,11 @@ type Config struct {
 	// replica at a time); 0 disables the schedule.
 	RetentionInterval time.Duration
 
+	// PrincipalCacheTTL bounds how long a caller's account row is cached
+	// (invalidated at once by NOTIFY; see package principals); 0 reads the
+	// row on every call.
+	PrincipalCacheTTL time.Duration
+
 	// envErrs holds malformed environment values, reported by Validate.
 	envErrs []error
 }
@@ -74,6 +79,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	str(fs, &c.TLSCertFile, "tls-cert", "PATRONFED_TLS_CERT", "", "PEM certificate (chain) for TLS on the gRPC and REST ports; plaintext when empty (only behind a TLS-terminating proxy)")
 	str(fs, &c.TLSKeyFile, "tls-key", "PATRONFED_TLS_KEY", "", "PEM private key for --tls-cert")
 	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
+	c.duration(fs, &c.PrincipalCacheTTL, "principal-cache-ttl", "PATRONFED_PRINCIPAL_CACHE_TTL", time.Minute, "longest a caller's account row is cached; changes invalidate it at once through LISTEN/NOTIFY; 0 reads it on every call")
 	c.duration(fs, &c.PolicyPollInterval, "policy-poll-interval", "PATRONFED_POLICY_POLL_INTERVAL", 3*time.Second, "fallback check for a newly activated access policy (activation is also pushed by LISTEN/NOTIFY)")
 }
 
@@ -94,6 +100,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionInterval < 0 {
 		errs = append(errs, errors.New("retention interval must not be negative (0 disables it)"))
+	}
+	if c.PrincipalCacheTTL < 0 {
+		errs = append(errs, errors.New("principal cache TTL must not be negative (0 disables the cache)"))
 	}
 	if c.TokenTTL <= 0 || c.TokenTTL > 24*time.Hour {
 		errs = append(errs, errors.New("token TTL must be between 0 and 24h"))

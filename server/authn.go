@@ -15,27 +15,31 @@ import (
 	"github.com/patronfed/patronfed/auth"
 	"github.com/patronfed/patronfed/clock"
 	"github.com/patronfed/patronfed/identity"
+	"github.com/patronfed/patronfed/principals"
 )
 
 // Authenticator verifies the bearer token of each call and loads the caller
-// from the database. The lookup on every call is what makes disabling an
+// from the database, through a cache that triggers invalidate (package
+// principals). Checking the row on every call is what makes disabling an
 // account, or changing its roles, take effect on the very next request,
 // tokens already issued included.
 type Authenticator struct {
 	db     *pgxpool.Pool
 	signer *auth.Signer
 	clock  clock.Clock
+	cache  *principals.Cache // nil: no cache
 	public map[string]bool
 }
 
 // NewAuthenticator returns an authenticator; public lists the full method
 // names that need no token (login, health, reflection, self-registration).
-func NewAuthenticator(db *pgxpool.Pool, signer *auth.Signer, clk clock.Clock, public []string) *Authenticator {
+// cache may be nil (every call reads the row).
+func NewAuthenticator(db *pgxpool.Pool, signer *auth.Signer, clk clock.Clock, cache *principals.Cache, public []string) *Authenticator {
 	m := make(map[string]bool, len(public))
 	for _, p := range public {
 		m[p] = true
 	}
-	return &Authenticator{db: db, signer: signer, clock: clk, public: m}
+	return &Authenticator{db: db, signer: signer, clock: clk, cache: cache, public: m}
 }
 
 var errUnauthenticated = status.Error(codes.Unauthenticated, "missing, invalid or expired token")
@@ -75,6 +79,22 @@ func (a *Authenticator) Authenticate(ctx context.Context) (identity.Principal, e
 }
 
 func (a *Authenticator) load(ctx context.Context, c auth.Claims) (identity.Principal, error) {
+	if a.cache == nil {
+		return a.read(ctx, c)
+	}
+	if p, ok := a.cache.Get(c.Subject); ok && string(p.Kind) == string(c.Kind) {
+		return p, nil
+	}
+	gen := a.cache.Generation()
+	p, err := a.read(ctx, c)
+	if err == nil {
+		a.cache.Put(gen, p)
+	}
+	return p, err
+}
+
+// read loads the principal of c from the database.
+func (a *Authenticator) read(ctx context.Context, c auth.Claims) (identity.Principal, error) {
 	switch c.Kind {
 	case auth.KindStaff, auth.KindOperator:
 		var (

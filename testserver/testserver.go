@@ -138,6 +138,8 @@ func Start(t testing.TB, opts ...Option) *Server {
 		LoginMaxFailures: 5,
 		LoginLockout:     15 * time.Minute,
 		LogLevel:         "debug",
+		// As in production (the flag's default).
+		PrincipalCacheTTL: time.Minute,
 	}
 	var roots *x509.CertPool
 	if o.tls {
@@ -170,6 +172,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 		if _, err := demo.Load(ctx, su, a.Keyring, auth.TestParams); err != nil {
 			cancel()
 			t.Fatalf("testserver: demo: %v", err)
+		}
+	}
+	// Start with the principal cache listening, so that tests see it
+	// caching from the first call.
+	for deadline := time.Now().Add(10 * time.Second); a.Principals != nil && !a.Principals.Live(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("testserver: the principal cache is not listening")
 		}
 	}
 	gl, err := net.Listen("tcp", cfg.GRPCAddr)

@@ -33,11 +33,19 @@ type Service struct {
 	db    *pgxpool.Pool
 	clock clock.Clock
 	hash  auth.Params
+	// changed is told the id of an account whose principal changed, after
+	// the commit (the replica's principal cache).
+	changed func(accountID string)
 }
 
-// New returns the service. hash sets the argon2id cost of new passwords.
-func New(db *pgxpool.Pool, clk clock.Clock, hash auth.Params) *Service {
-	return &Service{db: db, clock: clk, hash: hash}
+// New returns the service. hash sets the argon2id cost of new passwords;
+// changed (may be nil) is called with an account's id after a committed
+// change to its roles or status.
+func New(db *pgxpool.Pool, clk clock.Clock, hash auth.Params, changed func(accountID string)) *Service {
+	if changed == nil {
+		changed = func(string) {}
+	}
+	return &Service{db: db, clock: clk, hash: hash, changed: changed}
 }
 
 // Register implements server.Service.
@@ -196,6 +204,7 @@ func (s *Service) DisableStaffAccount(ctx context.Context, req *pb.DisableStaffA
 	if err != nil {
 		return nil, store.Status(err)
 	}
+	s.changed(a.GetId())
 	return &pb.DisableStaffAccountResponse{Account: a}, nil
 }
 
@@ -211,5 +220,6 @@ func (s *Service) SetStaffRoles(ctx context.Context, req *pb.SetStaffRolesReques
 	if err != nil {
 		return nil, store.Status(err)
 	}
+	s.changed(a.GetId())
 	return &pb.SetStaffRolesResponse{Account: a}, nil
 }

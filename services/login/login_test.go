@@ -147,6 +147,63 @@ func TestDisabledAccountLosesAccessAtOnce(t *testing.T) {
 	}
 }
 
+// A change made elsewhere (another replica, or SQL by an administrator)
+// reaches this replica's cached principal through the trigger's
+// notification: the account's token stops working within the notification
+// delay, not after the cache's TTL.
+func TestAccountChangedElsewhereLosesAccess(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	ctx := context.Background()
+	auth := pb.NewAuthServiceClient(s.Conn)
+	staff := s.Login(t, "kors.circ")
+	who, err := auth.WhoAmI(testserver.Ctx(staff), &pb.WhoAmIRequest{}) // now cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(who.GetPrincipal().GetRoles()) == 0 {
+		t.Fatalf("principal without roles: %v", who)
+	}
+	if _, err := s.DB.Exec(ctx, `UPDATE accounts SET roles = '{}' WHERE username = 'kors.circ'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the role change reaches the cached principal", func() bool {
+		who, err := auth.WhoAmI(testserver.Ctx(staff), &pb.WhoAmIRequest{})
+		return err == nil && len(who.GetPrincipal().GetRoles()) == 0
+	})
+	if _, err := s.DB.Exec(ctx, `UPDATE accounts SET disabled_at = now() WHERE username = 'kors.circ'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "disabling reaches the cached principal", func() bool {
+		_, err := auth.WhoAmI(testserver.Ctx(staff), &pb.WhoAmIRequest{})
+		return status.Code(err) == codes.Unauthenticated
+	})
+
+	// A patron archived by the retention job of another process.
+	tok := s.PatronLogin(t, "B0001")
+	if _, err := auth.WhoAmI(testserver.Ctx(tok), &pb.WhoAmIRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB.Exec(ctx,
+		`UPDATE patrons SET archived_at = now() WHERE id = (SELECT patron_id FROM cards WHERE card_number = 'B0001')`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "archiving reaches the cached patron", func() bool {
+		_, err := auth.WhoAmI(testserver.Ctx(tok), &pb.WhoAmIRequest{})
+		return status.Code(err) == codes.Unauthenticated
+	})
+}
+
+// waitFor polls cond for up to 5 s: notifications arrive in milliseconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+	}
+}
+
 func TestTokenExpires(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
