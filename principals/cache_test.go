@@ -61,7 +61,9 @@ func account(t *testing.T, db *pgxpool.Pool, name string) string {
 
 func cached(c *Cache, id string) bool { _, ok := c.Get(id); return ok }
 
-func put(c *Cache, id string) { c.Put(c.Generation(), identity.Principal{Kind: identity.KindOperator, ID: id}) }
+func put(c *Cache, id string) {
+	c.Put(c.Generation(), identity.Principal{Kind: identity.KindOperator, ID: id})
+}
 
 // A change to a column the principal is built from, or a deletion, drops
 // the entry through the trigger's notification; other updates (the login
