@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,26 @@ type Writer struct {
 
 	mu     sync.RWMutex // held for reading while sending to reqs
 	closed bool
+
+	// The chain head this writer last wrote; only the writer goroutine
+	// uses these.
+	headKnown bool
+	headSeq   int64
+	headHash  []byte
+
+	batches, oneStatement atomic.Int64
+}
+
+// WriterStats counts the group commits of a Writer.
+type WriterStats struct {
+	// Batches written, and how many of them in one statement (the rest
+	// locked the chain head in a transaction).
+	Batches, OneStatement int64
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{Batches: w.batches.Load(), OneStatement: w.oneStatement.Load()}
 }
 
 type request struct {
@@ -150,7 +171,15 @@ func (w *Writer) loop() {
 	}
 }
 
-// write appends every row of batch in one transaction.
+// write appends every row of batch, all or none.
+//
+// The writer remembers the chain head it last wrote. When it knows the
+// head and renders every input's jsonb text itself (jsonbText), a batch is
+// one statement — one round trip and one commit — that moves the head only
+// if it is still the remembered one, and inserts the rows only if it moved
+// it. Otherwise (first batch, another replica wrote in between, an input
+// only the database can normalise) it locks the head in a transaction and
+// asks the database.
 func (w *Writer) write(batch []*request) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
@@ -160,56 +189,111 @@ func (w *Writer) write(batch []*request) error {
 			raws = append(raws, string(j))
 		}
 	}
-	n := len(raws)
-	cols := auditColumns{
-		seq: make([]int64, n), at: make([]time.Time, n), requestID: make([]string, n), actorKind: make([]string, n),
-		actorID: make([]*string, n), actorLibraryID: make([]*string, n), actorRoles: make([]string, n), tokenID: make([]string, n),
-		action: make([]string, n), patronID: make([]*string, n), allowed: make([]bool, n), reasons: make([]string, n),
-		fields: make([]string, n), policyVersion: make([]int64, n), input: make([]string, n), prevHash: make([][]byte, n), hash: make([][]byte, n),
+	if w.headKnown {
+		if inputs, ok := renderInputs(batch, len(raws)); ok {
+			cols, seq, h := chain(batch, w.headSeq, w.headHash, inputs)
+			var n int64
+			err := w.db.QueryRow(ctx, `WITH head AS (
+				UPDATE audit_chain_head SET seq = $18, hash = $19 WHERE id = 1 AND seq = $20 AND hash = $21 RETURNING 1),
+			ins AS (`+insertRows+` WHERE EXISTS (SELECT 1 FROM head) RETURNING 1)
+			SELECT count(*) FROM ins`, append(cols.args(), seq, h, w.headSeq, w.headHash)...).Scan(&n)
+			if err != nil {
+				w.headKnown = false
+				return err
+			}
+			if n == int64(len(raws)) {
+				w.headSeq, w.headHash = seq, h
+				w.batches.Add(1)
+				w.oneStatement.Add(1)
+				return nil
+			}
+			// Another replica moved the head: nothing was written.
+			w.headKnown = false
+		}
 	}
 	// Two statements per batch whatever its size (docs/performance.md):
 	// lock the head and normalise the inputs, then insert every row and
 	// move the head in one statement.
-	return store.InTx(ctx, w.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		var seq int64
+	var seq int64
+	var h []byte
+	err := store.InTx(ctx, w.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var head int64
 		prev := make([]byte, 0, HashSize)
 		// Hash the input exactly as the database will return it.
 		var inputs []string
 		if err := tx.QueryRow(ctx, `SELECT h.seq, h.hash,
 			(SELECT array_agg(t::jsonb::text ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i))
-			FROM audit_chain_head h WHERE h.id = 1 FOR UPDATE`, raws).Scan(&seq, &prev, &inputs); err != nil {
+			FROM audit_chain_head h WHERE h.id = 1 FOR UPDATE`, raws).Scan(&head, &prev, &inputs); err != nil {
 			return err
 		}
-		k := 0
-		for _, r := range batch {
-			for i := range r.rows {
-				rw := r.rows[i] // copy: a retried transaction starts again from the head
-				seq++
-				rw.Seq = seq
-				rw.Input = inputs[k]
-				h := chainHash(prev, &rw)
-				cols.set(k, &rw, prev, h)
-				prev = h
-				k++
-			}
-		}
-		_, err := tx.Exec(ctx, `WITH ins AS (
-			INSERT INTO audit_log (seq, at, request_id, actor_kind, actor_id, actor_library_id, actor_roles,
-				token_id, action, patron_id, allowed, reasons, fields, policy_version, input, prev_hash, hash)
-			SELECT u.seq, u.at, u.request_id, u.actor_kind, u.actor_id::uuid, u.actor_library_id::uuid, u.actor_roles::text[],
-				u.token_id, u.action, u.patron_id::uuid, u.allowed, u.reasons::text[], u.fields::text[], u.policy_version,
-				u.input::jsonb, u.prev_hash, u.hash
-			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], $14::bigint[],
-				$15::text[], $16::bytea[], $17::bytea[])
-				AS u(seq, at, request_id, actor_kind, actor_id, actor_library_id, actor_roles, token_id, action, patron_id,
-					allowed, reasons, fields, policy_version, input, prev_hash, hash))
-			UPDATE audit_chain_head SET seq = $18, hash = $19 WHERE id = 1`,
-			cols.seq, cols.at, cols.requestID, cols.actorKind, cols.actorID, cols.actorLibraryID, cols.actorRoles,
-			cols.tokenID, cols.action, cols.patronID, cols.allowed, cols.reasons, cols.fields, cols.policyVersion,
-			cols.input, cols.prevHash, cols.hash, seq, prev)
+		var cols *auditColumns
+		cols, seq, h = chain(batch, head, prev, inputs)
+		_, err := tx.Exec(ctx, `WITH ins AS (`+insertRows+`)
+			UPDATE audit_chain_head SET seq = $18, hash = $19 WHERE id = 1`, append(cols.args(), seq, h)...)
 		return err
 	})
+	if err != nil {
+		w.headKnown = false
+		return err
+	}
+	w.headKnown, w.headSeq, w.headHash = true, seq, h
+	w.batches.Add(1)
+	return nil
+}
+
+// insertRows inserts the rows given as columns $1..$17 (auditColumns.args).
+const insertRows = `INSERT INTO audit_log (seq, at, request_id, actor_kind, actor_id, actor_library_id, actor_roles,
+		token_id, action, patron_id, allowed, reasons, fields, policy_version, input, prev_hash, hash)
+	SELECT u.seq, u.at, u.request_id, u.actor_kind, u.actor_id::uuid, u.actor_library_id::uuid, u.actor_roles::text[],
+		u.token_id, u.action, u.patron_id::uuid, u.allowed, u.reasons::text[], u.fields::text[], u.policy_version,
+		u.input::jsonb, u.prev_hash, u.hash
+	FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], $14::bigint[],
+		$15::text[], $16::bytea[], $17::bytea[])
+		AS u(seq, at, request_id, actor_kind, actor_id, actor_library_id, actor_roles, token_id, action, patron_id,
+			allowed, reasons, fields, policy_version, input, prev_hash, hash)`
+
+// renderInputs is every input of batch as jsonb text, if jsonbText can
+// render them all.
+func renderInputs(batch []*request, n int) ([]string, bool) {
+	inputs := make([]string, 0, n)
+	for _, r := range batch {
+		for _, j := range r.raw {
+			t, ok := jsonbText(j)
+			if !ok {
+				return nil, false
+			}
+			inputs = append(inputs, t)
+		}
+	}
+	return inputs, true
+}
+
+// chain numbers and hashes the rows of batch after the head (seq, prev),
+// with inputs their jsonb texts in order, and returns them by column with
+// the new head.
+func chain(batch []*request, seq int64, prev []byte, inputs []string) (*auditColumns, int64, []byte) {
+	n := len(inputs)
+	cols := &auditColumns{
+		seq: make([]int64, n), at: make([]time.Time, n), requestID: make([]string, n), actorKind: make([]string, n),
+		actorID: make([]*string, n), actorLibraryID: make([]*string, n), actorRoles: make([]string, n), tokenID: make([]string, n),
+		action: make([]string, n), patronID: make([]*string, n), allowed: make([]bool, n), reasons: make([]string, n),
+		fields: make([]string, n), policyVersion: make([]int64, n), input: make([]string, n), prevHash: make([][]byte, n), hash: make([][]byte, n),
+	}
+	k := 0
+	for _, r := range batch {
+		for i := range r.rows {
+			rw := r.rows[i] // copy: a retried transaction starts again from the head
+			seq++
+			rw.Seq = seq
+			rw.Input = inputs[k]
+			h := chainHash(prev, &rw)
+			cols.set(k, &rw, prev, h)
+			prev = h
+			k++
+		}
+	}
+	return cols, seq, prev
 }
 
 // auditColumns are a batch's rows by column, for one INSERT ... SELECT
@@ -224,6 +308,12 @@ type auditColumns struct {
 	allowed                           []bool
 	policyVersion                     []int64
 	prevHash, hash                    [][]byte
+}
+
+func (c *auditColumns) args() []any {
+	return []any{c.seq, c.at, c.requestID, c.actorKind, c.actorID, c.actorLibraryID, c.actorRoles,
+		c.tokenID, c.action, c.patronID, c.allowed, c.reasons, c.fields, c.policyVersion,
+		c.input, c.prevHash, c.hash}
 }
 
 func (c *auditColumns) set(k int, rw *row, prev, h []byte) {
