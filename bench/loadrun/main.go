@@ -47,7 +47,7 @@ type flags struct {
 	rounds                int
 	memDuration           time.Duration
 	retentionRPS          int
-	serveArgs             string
+	serveArgs, serveEnv   string
 	pprof                 bool
 }
 
@@ -91,6 +91,7 @@ func main() {
 	flag.StringVar(&f.out, "out", "", "write the results as JSON here")
 	flag.StringVar(&f.ghz, "ghz", "bin/ghz", "ghz binary")
 	flag.StringVar(&f.serveArgs, "serve-args", "", "extra flags for patronfed serve (space separated)")
+	flag.StringVar(&f.serveEnv, "serve-env", "", "extra environment for patronfed serve, e.g. GOGC=200 (space separated)")
 	flag.BoolVar(&f.pprof, "pprof", false, "build the server with -tags pprof and save a CPU profile of its first window at each concurrency in -dir")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
@@ -243,7 +244,7 @@ func (h *harness) prepareDB(name string) error {
 }
 
 func (h *harness) serveEnv(url string) []string {
-	return []string{
+	return append([]string{
 		"DATABASE_URL=" + url,
 		"PATRONFED_DB_ROLE=patronfed_app",
 		"PATRONFED_GRPC_ADDR=" + serveGRPC,
@@ -255,7 +256,7 @@ func (h *harness) serveEnv(url string) []string {
 		"PATRONFED_TOKEN_TTL=12h",
 		"PATRONFED_LOG_LEVEL=info",
 		"PATRONFED_PPROF_ADDR=" + pprofAddr,
-	}
+	}, strings.Fields(h.f.serveEnv)...)
 }
 
 // startServe starts `patronfed serve` on database url.
