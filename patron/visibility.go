@@ -22,25 +22,37 @@ import (
 // loan; a weaker relation does not rescue a denial of a stronger one (home
 // staff without patron.read see nothing of their own patrons, even with an
 // active loan at their library). TestVisibilityMatchesPolicy proves the
-// two agree on random data; keep them in step.
+// two agree on random data, in both plans; keep them in step.
 func visibility(s policy.Subject, a *sqlArgs) string {
+	cond, _ := visibilityIn(s, a, PlanProbe)
+	return cond
+}
+
+// visibilityIn is visibility evaluated the way plan says (see SearchPlan):
+// PlanProbe probes consents_library_idx and loans_active_patron_idx for
+// each patron considered; PlanHashed reads the library's consents and
+// active loans once (consents_library_idx, loans_active_lender_idx) into
+// common table expressions, returned in with (to follow WITH) and hashed
+// by each branch of the query that looks a patron up in them. The condition
+// holds for the same patrons either way.
+func visibilityIn(s policy.Subject, a *sqlArgs, plan SearchPlan) (cond, with string) {
 	switch s.Kind {
 	case policy.KindPatron:
 		if s.AccountID == "" {
-			return "false"
+			return "false", ""
 		}
-		return "p.id::text = " + a.add(s.AccountID)
+		return "p.id::text = " + a.add(s.AccountID), ""
 	case policy.KindStaff:
 	default:
-		return "false"
+		return "false", ""
 	}
 	if s.LibraryID == "" {
-		return "false"
+		return "false", ""
 	}
 	read := slices.Contains(s.Permissions, policy.PermPatronRead)
 	loan := read || slices.Contains(s.Permissions, policy.PermLoanManage)
 	if !loan {
-		return "false"
+		return "false", ""
 	}
 	lib := a.add(s.LibraryID) + "::uuid"
 	notHome := "p.home_library_id <> " + lib
@@ -54,13 +66,32 @@ func visibility(s policy.Subject, a *sqlArgs) string {
 	consent := "EXISTS (SELECT 1 FROM consents c WHERE c.patron_id = p.id AND c.library_id = " + lib + " OFFSET 0)"
 	activeLoan := "EXISTS (SELECT 1 FROM loans l WHERE l.patron_id = p.id AND l.lending_library_id = " + lib +
 		" AND l.returned_at IS NULL OFFSET 0)"
+	if plan == PlanHashed {
+		// Which is exactly the hashing that OFFSET 0 prevents above: an
+		// uncorrelated IN is run once and hashed ("hashed SubPlan").
+		// consents.patron_id is NOT NULL, so NOT IN below is NOT EXISTS;
+		// an active loan has a patron (loans_active_has_patron), and the
+		// condition says so, so that IN is never NULL instead of false.
+		consents := "SELECT c.patron_id FROM consents c WHERE c.library_id = " + lib
+		loans := "SELECT l.patron_id FROM loans l WHERE l.lending_library_id = " + lib +
+			" AND l.returned_at IS NULL AND l.patron_id IS NOT NULL"
+		if read {
+			// One table of both relations, read once per query.
+			return "(p.home_library_id = " + lib + " OR (" + notHome + " AND " + notArchived +
+					" AND p.id IN (SELECT patron_id FROM linked)))",
+				"linked AS MATERIALIZED (" + consents + " UNION ALL " + loans + ")"
+		}
+		consent = "p.id IN (SELECT patron_id FROM consenting)"
+		activeLoan = "p.id IN (SELECT patron_id FROM borrowing)"
+		with = "consenting AS MATERIALIZED (" + consents + "), borrowing AS MATERIALIZED (" + loans + ")"
+	}
 	if read {
 		// consent OR (NOT consent AND loan) is consent OR loan: one
 		// consent subquery instead of two (docs/performance.md).
 		return "(p.home_library_id = " + lib + " OR (" + notHome + " AND " + notArchived +
-			" AND (" + consent + " OR " + activeLoan + ")))"
+			" AND (" + consent + " OR " + activeLoan + ")))", with
 	}
-	return "(" + notHome + " AND " + notArchived + " AND NOT " + consent + " AND " + activeLoan + ")"
+	return "(" + notHome + " AND " + notArchived + " AND NOT " + consent + " AND " + activeLoan + ")", with
 }
 
 // CanSeeAny reports whether the subject may read any patron at all, so that

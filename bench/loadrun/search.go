@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +48,8 @@ type searchCase struct {
 	Library, Kind          string
 	Consents, HomePatrons  int
 	SQLp50, SQLp99         time.Duration
+	SearchP50, SearchP99   time.Duration // patron.Search alone: no resources, no decisions
+	Worst                  []string      // name prefix: the slowest inputs of patron.Search, slowest first
 	NaiveP50, NaiveP99     time.Duration
 	SQLRuns, NaiveRuns     int
 	SQLHits, NaiveHits     float64 // mean hits per search
@@ -65,12 +69,15 @@ const pageSize = 50
 // viaSQL is what SearchPatrons does inside its snapshot (audit and
 // rendering aside): the visibility filter in SQL, then the policy decides
 // each hit of the page.
-func (s *searcher) viaSQL(ctx context.Context, q patron.Query) (int, error) {
+func (s *searcher) viaSQL(ctx context.Context, q patron.Query) (int, time.Duration, error) {
 	allowed := 0
+	var search time.Duration
 	err := store.InTx(ctx, s.db, snapshot, func(tx pgx.Tx) error {
 		allowed = 0
 		q.Limit = pageSize + 1
+		t := time.Now()
 		recs, err := patron.Search(ctx, tx, s.subj, q)
+		search = time.Since(t)
 		if err != nil {
 			return err
 		}
@@ -93,7 +100,7 @@ func (s *searcher) viaSQL(ctx context.Context, q patron.Query) (int, error) {
 		}
 		return nil
 	})
-	return allowed, err
+	return allowed, search, err
 }
 
 // naive fetches the patrons matching the criteria in result order, without
@@ -203,6 +210,7 @@ func (h *harness) search() error {
 	budget := 20 * time.Second // per case, for the naive side
 	var cases []searchCase
 	explains := map[string]string{}
+	var explainOrder []string
 	for _, code := range libs {
 		lib, err := h.libraryID(db, code)
 		if err != nil {
@@ -224,18 +232,23 @@ func (h *harness) search() error {
 				}
 				return patron.Query{Name: namePrefixes[i%len(namePrefixes)]}
 			}
-			var sqlLat, naiveLat latencies
+			var sqlLat, searchLat, naiveLat latencies
 			var sqlHits, naiveHits, fetched int
 			naiveSpent := time.Duration(0)
+			slowest := map[string]time.Duration{}
 			order := rand.Perm(runs)
 			for _, i := range order {
 				q := query(i)
 				t := time.Now()
-				n, err := s.viaSQL(h.ctx, q)
+				n, d, err := s.viaSQL(h.ctx, q)
 				if err != nil {
 					return err
 				}
 				sqlLat = append(sqlLat, time.Since(t))
+				searchLat = append(searchLat, d)
+				if kind == "name prefix" {
+					slowest[q.Name] = max(slowest[q.Name], d)
+				}
 				sqlHits += n
 				if naiveSpent < budget {
 					t = time.Now()
@@ -252,6 +265,11 @@ func (h *harness) search() error {
 			}
 			c.SQLRuns, c.NaiveRuns = len(sqlLat), len(naiveLat)
 			c.SQLp50, c.SQLp99 = sqlLat.pct(50), sqlLat.pct(99)
+			c.SearchP50, c.SearchP99 = searchLat.pct(50), searchLat.pct(99)
+			for name := range slowest {
+				c.Worst = append(c.Worst, name)
+			}
+			slices.SortFunc(c.Worst, func(a, b string) int { return cmp.Compare(slowest[b], slowest[a]) })
 			c.NaiveP50, c.NaiveP99 = naiveLat.pct(50), naiveLat.pct(99)
 			c.SQLHits = float64(sqlHits) / float64(max(1, len(sqlLat)))
 			c.NaiveHits = float64(naiveHits) / float64(max(1, len(naiveLat)))
@@ -259,7 +277,8 @@ func (h *harness) search() error {
 			c.SpeedupP50 = float64(c.NaiveP50) / float64(max(1, c.SQLp50))
 			c.SpeedupP99 = float64(c.NaiveP99) / float64(max(1, c.SQLp99))
 			cases = append(cases, c)
-			// EXPLAIN the search query of a typical input.
+			// EXPLAIN the search query of a typical input, and of the two
+			// slowest name searches.
 			q := query(0)
 			if kind == "name prefix" {
 				q = patron.Query{Name: "nov"}
@@ -269,22 +288,41 @@ func (h *harness) search() error {
 				return err
 			}
 			explains[code+" "+kind] = plan
+			for _, name := range c.Worst[:min(2, len(c.Worst))] {
+				plan, err := h.explain(db, tr, s, patron.Query{Name: name})
+				if err != nil {
+					return err
+				}
+				key := fmt.Sprintf("%s %s %q (slowest: %s)", code, kind, name, ms(slowest[name]))
+				explains[key] = plan
+				explainOrder = append(explainOrder, key)
+			}
 		}
 	}
 	h.results["search"] = cases
 	fmt.Fprintf(h.md, "## Search \"patrons I may see\" (%d patrons)\n\n", h.f.patrons)
 	fmt.Fprintf(h.md, "SQL: patron.Search (visibility filter in SQL) + LoadResources + policy per hit, in the read-only snapshot. Naive: fetch the matching patrons in order (cursor, 500 a time), load resources, policy-filter in Go until a page of %d is full, then load the page. %d searches per case, naive at most %s per case; name prefixes %v; birth dates sampled from the data.\n\n", pageSize, runs, budget, namePrefixes)
-	fmt.Fprintf(h.md, "| library | consents to it | own patrons | search | SQL p50 | SQL p99 | naive p50 | naive p99 | naive runs | rows the naive way decides | hits | speed-up p50 | speed-up p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(h.md, "| library | consents to it | own patrons | search | SQL p50 | SQL p99 | patron.Search p50 | patron.Search p99 | naive p50 | naive p99 | naive runs | rows the naive way decides | hits | speed-up p50 | speed-up p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range cases {
-		fmt.Fprintf(h.md, "| %s | %d | %d | %s | %s | %s | %s | %s | %d | %.0f | %.1f | %.0f× | %.0f× |\n", c.Library, c.Consents, c.HomePatrons, c.Kind,
-			ms(c.SQLp50), ms(c.SQLp99), ms(c.NaiveP50), ms(c.NaiveP99), c.NaiveRuns, c.NaiveFetched, c.SQLHits, c.SpeedupP50, c.SpeedupP99)
+		fmt.Fprintf(h.md, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.1f | %.0f× | %.0f× |\n", c.Library, c.Consents, c.HomePatrons, c.Kind,
+			ms(c.SQLp50), ms(c.SQLp99), ms(c.SearchP50), ms(c.SearchP99), ms(c.NaiveP50), ms(c.NaiveP99), c.NaiveRuns, c.NaiveFetched, c.SQLHits, c.SpeedupP50, c.SpeedupP99)
 	}
 	fmt.Fprintln(h.md)
+	fmt.Fprintf(h.md, "patron.Search is the search statement (and the cards of the page) alone, without LoadResources and the decisions. Slowest name searches (patron.Search): ")
+	for _, c := range cases {
+		if c.Kind == "name prefix" {
+			fmt.Fprintf(h.md, "%s %q; ", c.Library, c.Worst[:min(5, len(c.Worst))])
+		}
+	}
+	fmt.Fprintf(h.md, "\n\n")
 	var sb strings.Builder
 	for _, code := range libs {
 		for _, kind := range []string{"name prefix", "birth date"} {
 			fmt.Fprintf(&sb, "### %s, %s\n\n```\n%s```\n\n", code, kind, explains[code+" "+kind])
 		}
+	}
+	for _, key := range explainOrder {
+		fmt.Fprintf(&sb, "### %s\n\n```\n%s```\n\n", key, explains[key])
 	}
 	_ = os.WriteFile(filepath.Join(h.f.dir, "search-explain.md"), []byte(sb.String()), 0o644)
 	fmt.Fprintf(h.md, "EXPLAIN plans: %s\n\n", filepath.Join(h.f.dir, "search-explain.md"))
@@ -302,9 +340,21 @@ func (h *harness) explain(db *pgxpool.Pool, tr *capture, s *searcher, q patron.Q
 	if _, err := patron.Search(ctx, db, s.subj, q); err != nil {
 		return "", err
 	}
+	// The search statement: not the per-library count patron.Search may
+	// run first (patron.SearchPlan), nor the page's cards.
 	tr.mu.Lock()
-	sql, args := tr.sql[0], tr.args[0]
+	var sql string
+	var args []any
+	for i := range tr.sql {
+		if strings.Contains(tr.sql[i], "p.special_categories") {
+			sql, args = tr.sql[i], tr.args[i]
+			break
+		}
+	}
 	tr.mu.Unlock()
+	if sql == "" {
+		return "(no search statement)\n", nil
+	}
 	rows, err := db.Query(h.ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
 	if err != nil {
 		return "", err

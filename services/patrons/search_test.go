@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
+	"github.com/patronfed/patronfed/patron"
 )
 
 // Searches and listings never return a patron the caller may not see: for
@@ -98,23 +99,41 @@ func TestSearchCriteria(t *testing.T) {
 		return out
 	}
 	pin := &pb.NationalId{Kind: pb.NationalIdKind_NATIONAL_ID_KIND_PERSONAL_IDENTITY_NUMBER, Value: "031158999x"}
-	for _, tc := range []struct {
-		user string
-		q    *pb.SearchPatronsRequest
-		want []string
-	}{
-		{"brno.circ", &pb.SearchPatronsRequest{Name: "NOV"}, []string{"Novák", "Nováková"}},
-		{"brno.circ", &pb.SearchPatronsRequest{Name: "jana nov"}, []string{"Nováková"}},
-		{"brno.circ", &pb.SearchPatronsRequest{Name: "%"}, nil},
-		{"brno.circ", &pb.SearchPatronsRequest{BirthDate: "1979-09-30"}, []string{"Svoboda"}},
-		{"brno.circ", &pb.SearchPatronsRequest{CardNumber: "b0003"}, []string{"Dvořáková"}},
-		{"slav.circ", &pb.SearchPatronsRequest{CardNumber: "B0003"}, nil},
-		{"slav.circ", &pb.SearchPatronsRequest{Name: "nov"}, []string{"Nováková"}}, // active loan at SLAV
-		{"kors.circ", &pb.SearchPatronsRequest{NationalId: pin}, []string{"Lindqvist"}},
-		{"brno.manager", &pb.SearchPatronsRequest{NationalId: pin}, nil},
-	} {
-		if got := names(tc.user, tc.q); !slices.Equal(got, tc.want) {
-			t.Errorf("%s %v = %v, want %v", tc.user, tc.q, got, tc.want)
+	// Every case in both plans of the visibility filter (patron.SearchPlan)
+	// and as chosen per library; the other tests of the package run with
+	// whichever is set, which changes nothing they see.
+	prev := patron.ForceSearchPlan(patron.PlanAuto)
+	defer patron.ForceSearchPlan(prev)
+	for _, plan := range []patron.SearchPlan{patron.PlanAuto, patron.PlanProbe, patron.PlanHashed} {
+		patron.ForceSearchPlan(plan)
+		for _, tc := range []struct {
+			user string
+			q    *pb.SearchPatronsRequest
+			want []string
+		}{
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "NOV"}, []string{"Novák", "Nováková"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "jana nov"}, []string{"Nováková"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "%"}, nil},
+			{"brno.circ", &pb.SearchPatronsRequest{BirthDate: "1979-09-30"}, []string{"Svoboda"}},
+			{"brno.circ", &pb.SearchPatronsRequest{CardNumber: "b0003"}, []string{"Dvořáková"}},
+			{"slav.circ", &pb.SearchPatronsRequest{CardNumber: "B0003"}, nil},
+			{"slav.circ", &pb.SearchPatronsRequest{Name: "nov"}, []string{"Nováková"}}, // active loan at SLAV
+			// First names only: by home, consent and loan.
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "to"}, []string{"Novák"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "ma"}, []string{"Horáková"}},
+			{"slav.circ", &pb.SearchPatronsRequest{Name: "petr"}, []string{"Svoboda"}},
+			{"slav.circ", &pb.SearchPatronsRequest{Name: "JANA"}, []string{"Nováková"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "l"}, []string{"Dvořáková"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "n"}, []string{"Novák", "Nováková"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "nov jana"}, []string{"Nováková"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "nov novák"}, []string{"Novák", "Nováková"}},
+			{"brno.circ", &pb.SearchPatronsRequest{Name: "jana petr"}, nil},
+			{"kors.circ", &pb.SearchPatronsRequest{NationalId: pin}, []string{"Lindqvist"}},
+			{"brno.manager", &pb.SearchPatronsRequest{NationalId: pin}, nil},
+		} {
+			if got := names(tc.user, tc.q); !slices.Equal(got, tc.want) {
+				t.Errorf("plan %v: %s %v = %v, want %v", plan, tc.user, tc.q, got, tc.want)
+			}
 		}
 	}
 	// Searching needs a criterion; the operator and patrons may not search.
