@@ -24,33 +24,65 @@ var errDecrypt = errors.New("patron: an identifier could not be decrypted")
 // and national identifiers (if national). Callers ask only for the groups
 // the access decision returns.
 func LoadIdentifiers(ctx context.Context, q Querier, kr *pii.Keyring, patronID string, document, national bool) (Identifiers, error) {
+	if !document && !national {
+		return Identifiers{}, nil
+	}
+	set, err := LoadSealed(ctx, q, []string{patronID})
+	if err != nil {
+		return Identifiers{}, err
+	}
+	return set.Open(kr, patronID, document, national)
+}
+
+// SealedSet holds the sealed identifiers of several patrons, read in one
+// query (a page of search results); Open decrypts one patron's.
+type SealedSet map[string][]sealedIdentifier
+
+// LoadSealed reads the sealed identifiers of patronIDs without decrypting
+// them.
+func LoadSealed(ctx context.Context, q Querier, patronIDs []string) (SealedSet, error) {
+	set := SealedSet{}
+	if len(patronIDs) == 0 {
+		return set, nil
+	}
+	rows, err := q.Query(ctx, `SELECT patron_id::text, kind, key_id, ciphertext FROM patron_identifiers
+		WHERE patron_id = ANY($1::uuid[])`, patronIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var si sealedIdentifier
+		if err := rows.Scan(&id, &si.kind, &si.keyID, &si.ciphertext); err != nil {
+			return nil, err
+		}
+		set[id] = append(set[id], si)
+	}
+	return set, rows.Err()
+}
+
+// Open decrypts the ID document number (if document) and national
+// identifiers (if national) of patronID.
+func (s SealedSet) Open(kr *pii.Keyring, patronID string, document, national bool) (Identifiers, error) {
+	return openSealed(kr, patronID, s[patronID], document, national)
+}
+
+func openSealed(kr *pii.Keyring, patronID string, sealed []sealedIdentifier, document, national bool) (Identifiers, error) {
 	var out Identifiers
 	if !document && !national {
 		return out, nil
 	}
-	rows, err := q.Query(ctx, `SELECT kind, ciphertext, key_id FROM patron_identifiers WHERE patron_id = $1`, patronID)
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
 	byKind := map[string]pii.Redacted{}
-	for rows.Next() {
-		var kind, keyID string
-		var ct []byte
-		if err := rows.Scan(&kind, &ct, &keyID); err != nil {
-			return out, err
-		}
-		if kind == pii.KindIDDocument && !document || kind != pii.KindIDDocument && !national {
+	for _, s := range sealed {
+		if s.kind == pii.KindIDDocument && !document || s.kind != pii.KindIDDocument && !national {
 			continue
 		}
-		pt, err := kr.Open(ct, keyID, pii.AAD(patronID, kind))
+		pt, err := kr.Open(s.ciphertext, s.keyID, pii.AAD(patronID, s.kind))
 		if err != nil {
 			return out, errDecrypt
 		}
-		byKind[kind] = pii.NewRedacted(string(pt))
-	}
-	if err := rows.Err(); err != nil {
-		return out, err
+		byKind[s.kind] = pii.NewRedacted(string(pt))
 	}
 	out.IDDocument = byKind[pii.KindIDDocument]
 	for _, k := range NationalKinds {

@@ -93,26 +93,5 @@ func LoadView(ctx context.Context, q Querier, id string) (View, error) {
 // national identifiers (if national), like LoadIdentifiers; callers ask
 // only for the groups the access decision returns.
 func (v *View) Identifiers(kr *pii.Keyring, document, national bool) (Identifiers, error) {
-	var out Identifiers
-	if !document && !national {
-		return out, nil
-	}
-	byKind := map[string]pii.Redacted{}
-	for _, s := range v.sealed {
-		if s.kind == pii.KindIDDocument && !document || s.kind != pii.KindIDDocument && !national {
-			continue
-		}
-		pt, err := kr.Open(s.ciphertext, s.keyID, pii.AAD(v.Record.ID, s.kind))
-		if err != nil {
-			return out, errDecrypt
-		}
-		byKind[s.kind] = pii.NewRedacted(string(pt))
-	}
-	out.IDDocument = byKind[pii.KindIDDocument]
-	for _, k := range NationalKinds {
-		if val, ok := byKind[k]; ok {
-			out.National = append(out.National, NationalID{Kind: k, Value: val})
-		}
-	}
-	return out, nil
+	return openSealed(kr, v.Record.ID, v.sealed, document, national)
 }

@@ -5,8 +5,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
 	"github.com/patronfed/patronfed/patron"
@@ -158,5 +160,46 @@ func TestSearchCriteria(t *testing.T) {
 		map[string]any{"nationalId": map[string]any{"kind": "NATIONAL_ID_KIND_PERSONAL_IDENTITY_NUMBER", "value": "031158-999X"}})
 	if ps, _ := body["patrons"].([]any); code != 200 || len(ps) != 1 {
 		t.Errorf("REST search: %d %v", code, body)
+	}
+}
+
+// A search hit is the same record GetPatron returns to the same caller,
+// identifiers included: the registrar and the manager of the home library
+// get them decrypted (read for the whole page at once), other staff and
+// other libraries do not.
+func TestSearchHitsEqualGetPatron(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	rows, err := e.s.DB.Query(context.Background(), `SELECT DISTINCT lower(left(last_name, 2)) FROM patrons WHERE last_name IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	withIDs := 0
+	for _, user := range []string{"brno.circ", "brno.reg", "brno.manager", "slav.reg", "kors.manager"} {
+		for _, prefix := range prefixes {
+			resp, err := e.c.SearchPatrons(e.ctx(t, user), &pb.SearchPatronsRequest{Name: prefix})
+			if err != nil {
+				t.Fatalf("%s searching %q: %v", user, prefix, err)
+			}
+			for _, hit := range resp.GetPatrons() {
+				got, err := e.c.GetPatron(e.ctx(t, user), &pb.GetPatronRequest{PatronId: hit.GetId()})
+				if err != nil {
+					t.Fatalf("%s: search returned %s, GetPatron: %v", user, hit.GetId(), err)
+				}
+				if !proto.Equal(hit, got.GetPatron()) {
+					t.Errorf("%s: search hit differs from GetPatron:\n search: %v\n get:    %v", user, hit, got.GetPatron())
+				}
+				if hit.GetIdDocumentNumber() != "" || len(hit.GetNationalIds()) > 0 {
+					withIDs++
+				}
+			}
+		}
+	}
+	if withIDs == 0 {
+		t.Error("no search hit carried identifiers: the batched decryption is not exercised")
 	}
 }

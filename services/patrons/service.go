@@ -479,17 +479,30 @@ func (s *Service) search(ctx context.Context, q patron.Query, pageSize int32, to
 		if err != nil {
 			return err
 		}
+		decisions := make([]access.Decision, len(recs))
+		var withIDs []string // patrons whose identifiers the decision shows
 		for i := range recs {
 			d := s.guard.DecideFor(ctx, p, policy.ActionPatronRead, resources[recs[i].ID])
+			decisions[i] = d
 			entries = append(entries, s.guard.Entry(ctx, p, d))
+			if d.Allow && (slices.Contains(d.Fields, policy.FieldIDDocument) || slices.Contains(d.Fields, policy.FieldNationalIDs)) {
+				withIDs = append(withIDs, recs[i].ID)
+			}
+		}
+		// The identifiers of the whole page in one query, not one per hit.
+		sealed, err := patron.LoadSealed(ctx, tx, withIDs)
+		if err != nil {
+			return err
+		}
+		for i, d := range decisions {
 			if !d.Allow {
 				continue
 			}
-			pp, err := s.renderRecord(ctx, tx, &recs[i], d.Fields)
+			ids, err := sealed.Open(s.kr, recs[i].ID, slices.Contains(d.Fields, policy.FieldIDDocument), slices.Contains(d.Fields, policy.FieldNationalIDs))
 			if err != nil {
 				return err
 			}
-			out = append(out, pp)
+			out = append(out, toProto(&recs[i], &ids, d.Fields))
 		}
 		return nil
 	})
