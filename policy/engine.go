@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -28,8 +27,19 @@ type Engine struct {
 	cur atomic.Pointer[prepared]
 }
 
+// prepared is a bundle ready for evaluation: the compiled policy and the
+// compiled query `x = data.patronfed.access.decision`, evaluated with
+// OPA's topdown evaluator directly (see eval).
 type prepared struct {
-	query rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	store    storage.Store
+	qc       ast.QueryCompiler
+	query    ast.Body
+	result   ast.Var // the variable bound to the decision in query
+	// deep is set once evaluations outgrow the stack room eval makes on the
+	// caller's goroutine: the bundle is evaluated on workers since.
+	deep         atomic.Bool
+	evals, moves atomic.Int64
 }
 
 // NewEngine compiles (strict mode) and prepares b. Test modules are ignored.
@@ -57,23 +67,19 @@ func (e *Engine) Swap(ctx context.Context, b Bundle) error {
 // Decide evaluates in against the current bundle and applies Floor to the
 // result. On error the returned decision is a denial (still floored).
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
-	p := e.cur.Load()
-	rs, err := eval(ctx, &p.query, inputValue(&in))
+	t, err := eval(ctx, e.cur.Load(), inputValue(&in))
 	if err != nil {
 		return Floor(in, Decision{Reasons: []string{"policy evaluation failed"}}), fmt.Errorf("policy: evaluating %s: %w", DecisionRef, err)
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+	if t == nil {
 		// Undefined: the policy gave no answer. Fail closed.
 		return Floor(in, Decision{Reasons: []string{"policy: " + DecisionRef + " is undefined for this input"}}), nil
 	}
-	switch v := rs[0].Expressions[0].Value.(type) {
-	case Decision:
-		return Floor(in, v), nil
-	case error:
-		return Floor(in, Decision{Reasons: []string{"policy returned a malformed decision"}}), v
-	default:
-		return Floor(in, Decision{Reasons: []string{"policy returned a malformed decision"}}), fmt.Errorf("policy: unexpected result %T", v)
+	d, err := decodeDecision(t)
+	if err != nil {
+		return Floor(in, Decision{Reasons: []string{"policy returned a malformed decision"}}), err
 	}
+	return Floor(in, d), nil
 }
 
 func prepare(ctx context.Context, b Bundle) (*prepared, error) {
@@ -81,16 +87,21 @@ func prepare(ctx context.Context, b Bundle) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	pq, err := rego.New(
-		rego.Compiler(c),
-		rego.Store(store),
-		rego.Query(DecisionRef),
-		rego.GenerateJSON(decodeDecision),
-	).PrepareForEval(ctx)
+	// The query as rego.PrepareForEval would compile it, with the decision
+	// bound to a variable.
+	const x = ast.Var("x")
+	qc := c.QueryCompiler().WithStrict(false)
+	query, err := qc.Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(x), ast.NewTerm(decisionRef.Copy()))))
 	if err != nil {
 		return nil, fmt.Errorf("policy: preparing %s: %w", DecisionRef, err)
 	}
-	return &prepared{query: pq}, nil
+	result := x
+	for rewritten, original := range qc.RewrittenVars() {
+		if original == x {
+			result = rewritten
+		}
+	}
+	return &prepared{compiler: c, store: store, qc: qc, query: query, result: result}, nil
 }
 
 // compile parses and compiles the bundle in strict mode. Test modules are

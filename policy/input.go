@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // The input document seen by Rego:
@@ -16,8 +15,8 @@ import (
 //	               "active_loan_library_ids": [..], "optional_data_consent", "archived"}
 //	}
 //
-// It is built directly as an ast.Value (rego.EvalParsedInput), which skips
-// the map[string]any -> ast conversion OPA would otherwise do on every call.
+// It is built directly as an ast.Value, which skips the map[string]any ->
+// ast conversion OPA would otherwise do on every call.
 var (
 	keySubject  = ast.StringTerm("subject")
 	keyAction   = ast.StringTerm("action")
@@ -40,61 +39,97 @@ var (
 	keyReasons = ast.StringTerm("reasons")
 )
 
+// vocabulary holds a shared term for every string of the product's
+// vocabulary (subject kinds, actions, permissions) and the empty string, so
+// that building the input allocates only for ids. Terms of the input are
+// never modified by evaluation, so they can be shared.
+var vocabulary = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, s := range []string{
+		"",
+		KindStaff, KindOperator, KindPatron,
+		ActionPatronRead, ActionPatronUpdate, ActionConsentWrite, ActionLoanCheckout,
+		ActionLoanRead, ActionLoanHistoryRead, ActionFeeRead,
+		PermPatronRead, PermPatronWrite, PermPatronIdentifiers, PermPatronSpecialCategory,
+		PermConsentWrite, PermLoanManage, PermLibraryManage,
+	} {
+		m[s] = ast.StringTerm(s)
+	}
+	return m
+}()
+
+// termAlloc hands out the string terms of one input from a single
+// allocation.
+type termAlloc struct{ terms []ast.Term }
+
+func (a *termAlloc) str(s string) *ast.Term {
+	if t, ok := vocabulary[s]; ok {
+		return t
+	}
+	if len(a.terms) == 0 {
+		return ast.StringTerm(s)
+	}
+	t := &a.terms[0]
+	a.terms = a.terms[1:]
+	t.Value = ast.String(s)
+	return t
+}
+
+func (a *termAlloc) array(ss []string) *ast.Term {
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = a.str(s)
+	}
+	return ast.ArrayTerm(terms...)
+}
+
 func inputValue(in *Input) ast.Value {
 	s, r := &in.Subject, &in.Resource
+	// Ids (accounts, libraries, the patron) are the strings that are not
+	// vocabulary: at most this many.
+	a := termAlloc{terms: make([]ast.Term, 4+len(r.ConsentLibraryIDs)+len(r.ActiveLoanLibraryIDs)+len(s.Permissions))}
 	subject := ast.NewObject(
-		[2]*ast.Term{keyKind, ast.StringTerm(s.Kind)},
-		[2]*ast.Term{keyAccountID, ast.StringTerm(s.AccountID)},
-		[2]*ast.Term{keyLibraryID, ast.StringTerm(s.LibraryID)},
-		[2]*ast.Term{keyPermissions, stringArray(s.Permissions)},
+		[2]*ast.Term{keyKind, a.str(s.Kind)},
+		[2]*ast.Term{keyAccountID, a.str(s.AccountID)},
+		[2]*ast.Term{keyLibraryID, a.str(s.LibraryID)},
+		[2]*ast.Term{keyPermissions, a.array(s.Permissions)},
 	)
 	resource := ast.NewObject(
-		[2]*ast.Term{keyPatronID, ast.StringTerm(r.PatronID)},
-		[2]*ast.Term{keyHomeLibraryID, ast.StringTerm(r.HomeLibraryID)},
-		[2]*ast.Term{keyConsentLibraryIDs, stringArray(r.ConsentLibraryIDs)},
-		[2]*ast.Term{keyActiveLoanLibraries, stringArray(r.ActiveLoanLibraryIDs)},
+		[2]*ast.Term{keyPatronID, a.str(r.PatronID)},
+		[2]*ast.Term{keyHomeLibraryID, a.str(r.HomeLibraryID)},
+		[2]*ast.Term{keyConsentLibraryIDs, a.array(r.ConsentLibraryIDs)},
+		[2]*ast.Term{keyActiveLoanLibraries, a.array(r.ActiveLoanLibraryIDs)},
 		[2]*ast.Term{keyOptionalData, ast.InternedTerm(r.OptionalDataConsent)},
 		[2]*ast.Term{keyArchived, ast.InternedTerm(r.Archived)},
 	)
 	return ast.NewObject(
 		[2]*ast.Term{keySubject, ast.NewTerm(subject)},
-		[2]*ast.Term{keyAction, ast.StringTerm(in.Action)},
+		[2]*ast.Term{keyAction, a.str(in.Action)},
 		[2]*ast.Term{keyResource, ast.NewTerm(resource)},
 	)
 }
 
-func stringArray(ss []string) *ast.Term {
-	terms := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		terms[i] = ast.StringTerm(s)
-	}
-	return ast.ArrayTerm(terms...)
-}
-
 // decodeDecision converts the decision object straight into a Decision,
-// skipping OPA's generic ast -> map[string]any conversion. A malformed
-// decision is returned as an error value (not a Go error, so that Eval still
-// returns a result and Decide can report it).
-
-func decodeDecision(t *ast.Term, _ *rego.EvalContext) (any, error) {
+// skipping OPA's generic ast -> map[string]any conversion.
+func decodeDecision(t *ast.Term) (Decision, error) {
+	var d Decision
 	obj, ok := t.Value.(ast.Object)
 	if !ok {
-		return fmt.Errorf("policy: decision is %s, want object", ast.ValueName(t.Value)), nil
+		return d, fmt.Errorf("policy: decision is %s, want object", ast.ValueName(t.Value))
 	}
-	var d Decision
 	if v := obj.Get(keyAllow); v != nil {
 		b, ok := v.Value.(ast.Boolean)
 		if !ok {
-			return fmt.Errorf("policy: decision.allow is %s, want boolean", ast.ValueName(v.Value)), nil
+			return d, fmt.Errorf("policy: decision.allow is %s, want boolean", ast.ValueName(v.Value))
 		}
 		d.Allow = bool(b)
 	}
 	var err error
 	if d.Fields, err = decodeStrings(obj.Get(keyFields), "fields"); err != nil {
-		return err, nil
+		return Decision{}, err
 	}
 	if d.Reasons, err = decodeStrings(obj.Get(keyReasons), "reasons"); err != nil {
-		return err, nil
+		return Decision{}, err
 	}
 	return d, nil
 }

@@ -6,10 +6,15 @@
 #   docs/privacy-rules.md. The Go package policy applies a floor on top of
 #   every decision (see policy/doc.go); this policy can only be stricter.
 #
-#   Written for evaluation speed (it runs on every patron read): rule bodies
-#   start with input.action == "..." or input.subject.kind == "..." so that
-#   OPA's rule index skips the rules of other actions, and the reasons for
-#   a denial are only computed when the decision is a denial.
+#   Written for evaluation speed (it runs on every patron read; see
+#   "Performance" in policy/doc.go). In short: every rule evaluated costs,
+#   and so does every set built, so an allowed decision is made of a few
+#   rules whose cases OPA's rule index picks without evaluating the others.
+#   Grants are one function whose definitions name their action and
+#   relation, views list their cases with the field groups already sorted,
+#   and the reasons for a denial are only computed when the decision is a
+#   denial. policy/testdata/access_v1.rego is the same policy written
+#   plainly; the Go tests prove that both decide identically.
 package patronfed.access
 
 # ---------------------------------------------------------------------------
@@ -49,18 +54,20 @@ self_actions := {"patron.read", "loan_history.read", "loan.read", "fee.read"}
 # Relation of a staff subject's library to the patron, strongest first:
 # "home" (§2.1), "consent" (§2.2), "loan": an active loan there but no
 # consent (§2.3), "self" for a patron reading their own record, or "none".
+# (Each staff case tests the library first: that is what fails for a
+# library with no relation to the patron.)
 relation := "home" if {
-	input.subject.kind == "staff"
-	input.subject.library_id != ""
 	input.subject.library_id == input.resource.home_library_id
+	input.subject.kind == "staff"
+	input.subject.library_id != ""
 } else := "consent" if {
-	input.subject.kind == "staff"
-	input.subject.library_id != ""
 	input.subject.library_id in input.resource.consent_library_ids
-} else := "loan" if {
 	input.subject.kind == "staff"
 	input.subject.library_id != ""
+} else := "loan" if {
 	input.subject.library_id in input.resource.active_loan_library_ids
+	input.subject.kind == "staff"
+	input.subject.library_id != ""
 } else := "self" if {
 	input.subject.kind == "patron"
 	input.subject.account_id != ""
@@ -68,133 +75,112 @@ relation := "home" if {
 } else := "none"
 
 # ---------------------------------------------------------------------------
-# Field groups
-# ---------------------------------------------------------------------------
-
-# Optional contact data only with the patron's consent to optional data.
-contact := {"contact"} if {
-	input.resource.optional_data_consent == true
-} else := set()
-
-# ID document and national identifiers: home library, patron.identifiers.
-identifiers := {"id_document", "national_ids"} if {
-	"patron.identifiers" in input.subject.permissions
-} else := set()
-
-# Health-related data has its own permission (§2.8).
-special := {"special_category"} if {
-	"patron.special_category" in input.subject.permissions
-} else := set()
-
-# What the home library may see.
-home_view := (({"name", "birth_date", "address", "cards", "service", "guardian"} | contact) | identifiers) | special
-
-# What a library the patron consents to may see: never the identifiers.
-consent_view := ({"name", "birth_date", "address", "cards", "service", "guardian"} | contact) | special
-
-# Only what is needed to handle a loan (§2.3, §2.8).
-loan_view := {"name", "address", "cards"} | contact
-
-# ---------------------------------------------------------------------------
-# Grants: at most one applies; it carries the reason and the field groups.
+# Grants: grant(action, relation) is the grant for a subject with that
+# relation to the patron, if it holds the permission the grant needs. It
+# carries the reason and the view (the field groups and the notes on those
+# withheld). Each definition names its action and relation first, so OPA's
+# rule index evaluates only the one that applies.
 # ---------------------------------------------------------------------------
 
 # patron.read (§2.1, §2.2, §2.3)
 
-grant := {"reason": sprintf("home library %s", [input.subject.library_id]), "fields": home_view} if {
-	input.action == "patron.read"
-	relation == "home"
+grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": home_view} if {
+	action == "patron.read"
+	rel == "home"
 	"patron.read" in input.subject.permissions
 }
 
-grant := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "fields": consent_view} if {
-	input.action == "patron.read"
-	relation == "consent"
+grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": consent_view} if {
+	action == "patron.read"
+	rel == "consent"
 	"patron.read" in input.subject.permissions
 }
 
-grant := {
+grant(action, rel) := {
 	"reason": sprintf("active loan at %s: only the data needed to handle the loan", [input.subject.library_id]),
-	"fields": loan_view,
+	"view": loan_view,
 } if {
-	input.action == "patron.read"
-	relation == "loan"
+	action == "patron.read"
+	rel == "loan"
 	loan_permission
 }
 
 # patron.update: home library only, needs patron.write.
 
-grant := {"reason": sprintf("home library %s", [input.subject.library_id]), "fields": home_view} if {
-	input.action == "patron.update"
-	relation == "home"
+grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": home_view} if {
+	action == "patron.update"
+	rel == "home"
 	"patron.write" in input.subject.permissions
 }
 
 # consent.write: staff recording consent on the patron's behalf; home library
 # only, needs consent.write. No field groups.
 
-grant := {"reason": sprintf("home library %s records consent on the patron's behalf", [input.subject.library_id]), "fields": set()} if {
-	input.action == "consent.write"
-	relation == "home"
+grant(action, rel) := {
+	"reason": sprintf("home library %s records consent on the patron's behalf", [input.subject.library_id]),
+	"view": {"fields": [], "notes": []},
+} if {
+	action == "consent.write"
+	rel == "home"
 	"consent.write" in input.subject.permissions
 }
 
 # loan.checkout: the lending library must see the patron (home or consent),
 # needs loan.manage.
 
-grant := {"reason": sprintf("home library %s", [input.subject.library_id]), "fields": loan_view} if {
-	input.action == "loan.checkout"
-	relation == "home"
+grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": loan_view} if {
+	action == "loan.checkout"
+	rel == "home"
 	"loan.manage" in input.subject.permissions
 }
 
-grant := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "fields": loan_view} if {
-	input.action == "loan.checkout"
-	relation == "consent"
+grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": loan_view} if {
+	action == "loan.checkout"
+	rel == "consent"
 	"loan.manage" in input.subject.permissions
 }
 
 # loan.read (active loans): loan.manage or patron.read, and a visible patron
 # or an active loan at the subject's library.
 
-grant := {"reason": sprintf("home library %s", [input.subject.library_id]), "fields": loan_view} if {
-	input.action == "loan.read"
-	relation == "home"
+grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": loan_view} if {
+	action == "loan.read"
+	rel == "home"
 	loan_permission
 }
 
-grant := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "fields": loan_view} if {
-	input.action == "loan.read"
-	relation == "consent"
+grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": loan_view} if {
+	action == "loan.read"
+	rel == "consent"
 	loan_permission
 }
 
-grant := {"reason": sprintf("active loan at %s", [input.subject.library_id]), "fields": loan_view} if {
-	input.action == "loan.read"
-	relation == "loan"
+grant(action, rel) := {"reason": sprintf("active loan at %s", [input.subject.library_id]), "view": loan_view} if {
+	action == "loan.read"
+	rel == "loan"
 	loan_permission
 }
 
 # fee.read: loan.manage or patron.read, and a visible patron.
 
-grant := {"reason": sprintf("home library %s", [input.subject.library_id]), "fields": loan_view} if {
-	input.action == "fee.read"
-	relation == "home"
+grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": loan_view} if {
+	action == "fee.read"
+	rel == "home"
 	loan_permission
 }
 
-grant := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "fields": loan_view} if {
-	input.action == "fee.read"
-	relation == "consent"
+grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": loan_view} if {
+	action == "fee.read"
+	rel == "consent"
 	loan_permission
 }
 
-# The patron in the catalogue, own record only (§2.4, §4.1).
+# The patron in the catalogue, own record only (§2.4, §4.1): every field
+# group. (Relation "self" is only ever a patron's.)
 
-grant := {"reason": "the patron's own record", "fields": all_groups} if {
-	input.subject.kind == "patron"
-	relation == "self"
-	input.action in self_actions
+grant(action, rel) := {"reason": "the patron's own record", "view": {"fields": sort(all_groups), "notes": []}} if {
+	rel == "self"
+	action in self_actions
 }
 
 # Either permission is enough to handle loans.
@@ -203,14 +189,120 @@ loan_permission if "loan.manage" in input.subject.permissions
 loan_permission if "patron.read" in input.subject.permissions
 
 # ---------------------------------------------------------------------------
-# Blockers: deny even when a grant applies.
+# Views: the field groups a grant returns and the notes explaining the groups
+# it withholds. Contact data is optional data: only with the patron's consent
+# to optional data. The identifiers (id_document, national_ids) need the
+# permission patron.identifiers, special-category (health) data the
+# permission patron.special_category (§2.8).
+#
+# A view lists one case per combination of these conditions; the first case
+# whose conditions hold applies. Field groups and notes are listed sorted, as
+# the decision returns them. (A case tests the permission most often missing
+# first: that is what rules it out.)
 # ---------------------------------------------------------------------------
 
-blockers contains sprintf("unknown action %q", [input.action]) if not input.action in actions
-
-blockers contains sprintf("unknown subject kind %q", [input.subject.kind]) if {
-	not input.subject.kind in {"staff", "operator", "patron"}
+# What the home library may see (§2.1).
+home_view := {
+	"fields": ["address", "birth_date", "cards", "contact", "guardian", "id_document", "name", "national_ids", "service", "special_category"],
+	"notes": [],
+} if {
+	"patron.special_category" in input.subject.permissions
+	input.resource.optional_data_consent == true
+	"patron.identifiers" in input.subject.permissions
+} else := {
+	"fields": ["address", "birth_date", "cards", "contact", "guardian", "id_document", "name", "national_ids", "service"],
+	"notes": ["special_category withheld: missing permission patron.special_category"],
+} if {
+	input.resource.optional_data_consent == true
+	"patron.identifiers" in input.subject.permissions
+} else := {
+	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service", "special_category"],
+	"notes": ["id_document, national_ids withheld: missing permission patron.identifiers"],
+} if {
+	input.resource.optional_data_consent == true
+	"patron.special_category" in input.subject.permissions
+} else := {
+	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service"],
+	"notes": [
+		"id_document, national_ids withheld: missing permission patron.identifiers",
+		"special_category withheld: missing permission patron.special_category",
+	],
+} if {
+	input.resource.optional_data_consent == true
+} else := {
+	"fields": ["address", "birth_date", "cards", "guardian", "id_document", "name", "national_ids", "service", "special_category"],
+	"notes": ["contact withheld: the patron has not consented to optional data"],
+} if {
+	"patron.special_category" in input.subject.permissions
+	"patron.identifiers" in input.subject.permissions
+} else := {
+	"fields": ["address", "birth_date", "cards", "guardian", "id_document", "name", "national_ids", "service"],
+	"notes": [
+		"contact withheld: the patron has not consented to optional data",
+		"special_category withheld: missing permission patron.special_category",
+	],
+} if {
+	"patron.identifiers" in input.subject.permissions
+} else := {
+	"fields": ["address", "birth_date", "cards", "guardian", "name", "service", "special_category"],
+	"notes": [
+		"contact withheld: the patron has not consented to optional data",
+		"id_document, national_ids withheld: missing permission patron.identifiers",
+	],
+} if {
+	"patron.special_category" in input.subject.permissions
+} else := {
+	"fields": ["address", "birth_date", "cards", "guardian", "name", "service"],
+	"notes": [
+		"contact withheld: the patron has not consented to optional data",
+		"id_document, national_ids withheld: missing permission patron.identifiers",
+		"special_category withheld: missing permission patron.special_category",
+	],
 }
+
+# What a library the patron consents to may see (§2.2): never the
+# identifiers.
+consent_view := {
+	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service", "special_category"],
+	"notes": ["id_document, national_ids are shown only to the home library"],
+} if {
+	"patron.special_category" in input.subject.permissions
+	input.resource.optional_data_consent == true
+} else := {
+	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service"],
+	"notes": [
+		"id_document, national_ids are shown only to the home library",
+		"special_category withheld: missing permission patron.special_category",
+	],
+} if {
+	input.resource.optional_data_consent == true
+} else := {
+	"fields": ["address", "birth_date", "cards", "guardian", "name", "service", "special_category"],
+	"notes": [
+		"contact withheld: the patron has not consented to optional data",
+		"id_document, national_ids are shown only to the home library",
+	],
+} if {
+	"patron.special_category" in input.subject.permissions
+} else := {
+	"fields": ["address", "birth_date", "cards", "guardian", "name", "service"],
+	"notes": [
+		"contact withheld: the patron has not consented to optional data",
+		"id_document, national_ids are shown only to the home library",
+		"special_category withheld: missing permission patron.special_category",
+	],
+}
+
+# Only what is needed to handle a loan (§2.3, §2.8).
+loan_view := {"fields": ["address", "cards", "contact", "name"], "notes": []} if {
+	input.resource.optional_data_consent == true
+} else := {"fields": ["address", "cards", "name"], "notes": ["contact withheld: the patron has not consented to optional data"]}
+
+# ---------------------------------------------------------------------------
+# Blockers: deny even when a grant applies. Every body starts with
+# conditions on the input, so on an allowed decision the rule index finds
+# that none applies without evaluating any.
+# ---------------------------------------------------------------------------
 
 # §2.6
 blockers contains "the consortium operator never reads patron records" if input.subject.kind == "operator"
@@ -245,6 +337,16 @@ archived_read if {
 # ---------------------------------------------------------------------------
 
 denials contains reason if some reason in blockers
+
+# The vocabulary. No grant names an action outside it, and a subject kind
+# outside it has relation "none", so these are always denials; checking them
+# here rather than as blockers keeps them off allowed decisions.
+
+denials contains sprintf("unknown action %q", [input.action]) if not input.action in actions
+
+denials contains sprintf("unknown subject kind %q", [input.subject.kind]) if {
+	not input.subject.kind in {"staff", "operator", "patron"}
+}
 
 # Missing permissions.
 
@@ -334,39 +436,21 @@ denials contains sprintf("a patron may not perform %s through the catalogue", [i
 }
 
 # ---------------------------------------------------------------------------
-# Notes explaining field groups withheld from an allowed decision.
-# ---------------------------------------------------------------------------
-
-notes contains "contact withheld: the patron has not consented to optional data" if {
-	input.subject.kind == "staff"
-	input.resource.optional_data_consent != true
-	count(grant.fields) > 0
-}
-
-notes contains "id_document, national_ids withheld: missing permission patron.identifiers" if {
-	input.action in {"patron.read", "patron.update"}
-	relation == "home"
-	not "patron.identifiers" in input.subject.permissions
-}
-
-notes contains "id_document, national_ids are shown only to the home library" if {
-	input.action == "patron.read"
-	relation == "consent"
-}
-
-notes contains "special_category withheld: missing permission patron.special_category" if {
-	input.action in {"patron.read", "patron.update"}
-	relation in {"home", "consent"}
-	not "patron.special_category" in input.subject.permissions
-}
-
-# ---------------------------------------------------------------------------
 # Decision
 # ---------------------------------------------------------------------------
 
-decision := {"allow": true, "fields": sort(grant.fields), "reasons": sort({grant.reason} | notes)} if {
-	grant
-	count(blockers) == 0
-} else := {"allow": false, "fields": [], "reasons": sort(denials)} if {
-	count(denials) > 0
+decision := {"allow": true, "fields": g.view.fields, "reasons": sort(array.concat([g.reason], g.view.notes))} if {
+	g := grant(input.action, relation)
+	blockers == set()
+	_ = input.resource.optional_data_consent
+} else := {"allow": false, "fields": [], "reasons": sort(reasons)} if {
+	reasons := denials
+	reasons != set()
+} else := {"allow": true, "fields": g.view.fields, "reasons": sort(array.concat([g.reason], notes))} if {
+	# A resource without optional_data_consent at all (Decide always sends
+	# it): contact data is withheld without the note, since the consent is
+	# unknown rather than refused. (When a grant applies, no denial does.)
+	g := grant(input.action, relation)
+	blockers == set()
+	notes := [note | some note in g.view.notes; note != "contact withheld: the patron has not consented to optional data"]
 } else := {"allow": false, "fields": [], "reasons": [sprintf("no rule allows %s", [input.action])]}
