@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -233,12 +234,15 @@ func TestDurableReuse(t *testing.T) {
 	if got := query(t, s.URL("postgres"), "SELECT v FROM kept"); got != "x" {
 		t.Errorf("kept = %q", got)
 	}
-	// Kill the postmaster hard: postmaster.pid stays behind.
+	// Kill the postmaster hard: postmaster.pid stays behind. Its children
+	// (checkpointer, writers, backends) notice and exit shortly after; their
+	// titles do not name the directory, so they are found by parent now.
+	children := childPIDs(s.proc.Pid)
 	if err := s.proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-s.exited
-	waitBackendsGone(t, dir)
+	waitBackendsGone(t, dir, children)
 	// Simulate PID reuse: point postmaster.pid at a live non-postgres process.
 	sleeper := exec.Command("sleep", "60")
 	if err := sleeper.Start(); err != nil {
@@ -261,13 +265,31 @@ func TestDurableReuse(t *testing.T) {
 	}
 }
 
-// waitBackendsGone waits until no process still runs on dir (backends exit
-// shortly after their postmaster is SIGKILLed).
-func waitBackendsGone(t *testing.T, dir string) {
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(pid int) []string {
+	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(pid)).Output()
+	return strings.Fields(string(out))
+}
+
+// waitBackendsGone waits until no process still runs on dir and the
+// postmaster's former children have exited (they exit shortly after their
+// postmaster is SIGKILLed; until then they hold its shared memory, and a
+// new postmaster refuses to start).
+func waitBackendsGone(t *testing.T, dir string, children []string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		out, _ := exec.Command("pgrep", "-f", "--", dir).Output()
-		if len(bytes.TrimSpace(out)) == 0 {
+		alive := len(bytes.TrimSpace(out)) > 0
+		for _, c := range children {
+			// A zombie (state Z) has exited and detached its memory; it
+			// stays listed until its new parent reaps it.
+			if b, err := os.ReadFile("/proc/" + c + "/stat"); err == nil {
+				if _, after, ok := bytes.Cut(b, []byte(") ")); ok && len(after) > 0 && after[0] != 'Z' {
+					alive = true
+				}
+			}
+		}
+		if !alive {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
