@@ -97,6 +97,8 @@ func Build(ctx context.Context, d Deps) (*App, error) {
 		Services: svcs,
 		Ready:    func(ctx context.Context) error { return pool.Ping(ctx) },
 		Tracer:   w.tracer,
+		// Calls beyond the workers get a goroutine of their own.
+		StreamWorkers: cfg.GRPCStreamWorkers,
 	})
 	if err != nil {
 		a.Close()

@@ -51,6 +51,10 @@ type Config struct {
 	// replica at a time); 0 disables the schedule.
 	RetentionInterval time.Duration
 
+	// GRPCStreamWorkers is the number of long-lived goroutines serving gRPC
+	// calls; 0 starts a goroutine per call.
+	GRPCStreamWorkers int
+
 	// PrincipalCacheTTL bounds how long a caller's account row is cached
 	// (invalidated at once by NOTIFY; see package principals); 0 reads the
 	// row on every call.
@@ -79,6 +83,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	str(fs, &c.TLSCertFile, "tls-cert", "PATRONFED_TLS_CERT", "", "PEM certificate (chain) for TLS on the gRPC and REST ports; plaintext when empty (only behind a TLS-terminating proxy)")
 	str(fs, &c.TLSKeyFile, "tls-key", "PATRONFED_TLS_KEY", "", "PEM private key for --tls-cert")
 	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
+	c.integer(fs, &c.GRPCStreamWorkers, "grpc-stream-workers", "PATRONFED_GRPC_STREAM_WORKERS", 64, "long-lived goroutines serving gRPC calls (their stacks stay grown); calls beyond them get their own goroutine; 0 = a goroutine per call")
 	c.duration(fs, &c.PrincipalCacheTTL, "principal-cache-ttl", "PATRONFED_PRINCIPAL_CACHE_TTL", time.Minute, "longest a caller's account row is cached; changes invalidate it at once through LISTEN/NOTIFY; 0 reads it on every call")
 	c.duration(fs, &c.PolicyPollInterval, "policy-poll-interval", "PATRONFED_POLICY_POLL_INTERVAL", 3*time.Second, "fallback check for a newly activated access policy (activation is also pushed by LISTEN/NOTIFY)")
 }
@@ -100,6 +105,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionInterval < 0 {
 		errs = append(errs, errors.New("retention interval must not be negative (0 disables it)"))
+	}
+	if c.GRPCStreamWorkers < 0 || c.GRPCStreamWorkers > 4096 {
+		errs = append(errs, errors.New("gRPC stream workers must be between 0 and 4096"))
 	}
 	if c.PrincipalCacheTTL < 0 {
 		errs = append(errs, errors.New("principal cache TTL must not be negative (0 disables the cache)"))

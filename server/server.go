@@ -51,6 +51,11 @@ type Options struct {
 	// Ready reports whether dependencies (the database) are reachable; it
 	// backs /healthz.
 	Ready func(context.Context) error
+	// StreamWorkers is the number of long-lived goroutines that serve
+	// calls (grpc.NumStreamWorkers); 0 starts a goroutine per call. Their
+	// stacks stay grown, so the deeply recursive policy evaluation does
+	// not grow a fresh stack on every call (docs/performance.md).
+	StreamWorkers int
 }
 
 // Server is the gRPC server, the REST gateway and the metrics endpoint.
@@ -94,6 +99,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Tracer != nil {
 		sopts = append(sopts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(o.Tracer))))
+	}
+	if o.StreamWorkers > 0 {
+		sopts = append(sopts, grpc.NumStreamWorkers(uint32(o.StreamWorkers)))
 	}
 	gs := grpc.NewServer(sopts...)
 	hs := health.NewServer()

@@ -140,6 +140,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		LogLevel:         "debug",
 		// As in production (the flag's default).
 		PrincipalCacheTTL: time.Minute,
+		GRPCStreamWorkers: 64,
 	}
 	var roots *x509.CertPool
 	if o.tls {
