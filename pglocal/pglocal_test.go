@@ -159,6 +159,15 @@ func TestStartStop(t *testing.T) {
 	if got := query(t, s.URL("postgres"), "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1'"); got != "UTF8" {
 		t.Errorf("encoding = %s", got)
 	}
+	// EnsureDatabase creates once and then leaves the database alone.
+	for range 2 {
+		if err := s.EnsureDatabase(context.Background(), "app-db"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := query(t, s.URL("app-db"), "SELECT current_database()"); got != "app-db" {
+		t.Errorf("current_database = %s", got)
+	}
 	sock := filepath.Join(s.SocketDir(), fmt.Sprintf(".s.PGSQL.%d", s.Port()))
 	if _, err := os.Stat(sock); err != nil || len(sock) >= 100 {
 		t.Errorf("socket %s: %v", sock, err)

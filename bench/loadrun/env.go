@@ -78,23 +78,6 @@ func startPG(ctx context.Context, dir string, port int) (*pglocal.Server, error)
 	return pglocal.Start(ctx, opts)
 }
 
-func ensureDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
-}
-
 // keys are the bench instance's keys, kept in dir so the seeded
 // identifiers stay decryptable across runs.
 type keys struct{ token, pii, index string }

@@ -204,7 +204,7 @@ func memTotal() string {
 
 // prepareDB creates, migrates and (once) seeds the database.
 func (h *harness) prepareDB(name string) error {
-	if err := ensureDatabase(h.ctx, h.pg.URL("postgres"), name); err != nil {
+	if err := h.pg.EnsureDatabase(h.ctx, name); err != nil {
 		return err
 	}
 	h.url = h.pg.URL(name)

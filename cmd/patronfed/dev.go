@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/patronfed/patronfed/app"
 	"github.com/patronfed/patronfed/auth"
 	"github.com/patronfed/patronfed/config"
@@ -50,7 +48,7 @@ func devCmd(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "stopping PostgreSQL")
 		_ = pg.Stop()
 	}()
-	if err := ensureDatabase(ctx, pg.URL("postgres"), "patronfed"); err != nil {
+	if err := pg.EnsureDatabase(ctx, "patronfed"); err != nil {
 		return err
 	}
 	url := pg.URL("patronfed")
@@ -100,23 +98,6 @@ func hostPort(addr string) string {
 		return "localhost" + addr
 	}
 	return addr
-}
-
-func ensureDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
 }
 
 // devKeys loads the dev instance's keys from path, creating them on the

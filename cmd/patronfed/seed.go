@@ -64,7 +64,7 @@ func seedCmd(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer pg.Stop()
-		if err := ensureDatabase(ctx, pg.URL("postgres"), "patronfed"); err != nil {
+		if err := pg.EnsureDatabase(ctx, "patronfed"); err != nil {
 			return err
 		}
 		url = pg.URL("patronfed")
