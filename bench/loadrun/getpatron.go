@@ -91,16 +91,7 @@ func (h *harness) getPatron() error {
 	if err := h.startBaseline(h.url); err != nil {
 		return err
 	}
-	pool, err := h.pool(h.url, false)
-	if err != nil {
-		return err
-	}
-	data, err := h.patronIDsFile(pool, "LIB01", 5000)
-	pool.Close()
-	if err != nil {
-		return err
-	}
-	token, err := h.login("lib01.circ")
+	data, token, err := h.getPatronLoad(h.url)
 	if err != nil {
 		return err
 	}

@@ -333,6 +333,22 @@ func (h *harness) libraryID(pool *pgxpool.Pool, code string) (string, error) {
 	return id, err
 }
 
+// getPatronLoad is what the GetPatron load of several phases needs: a ghz
+// data file of 5000 LIB01 patrons and a token of lib01.circ, who reads them.
+func (h *harness) getPatronLoad(url string) (data, token string, err error) {
+	pool, err := h.pool(url, false)
+	if err != nil {
+		return "", "", err
+	}
+	data, err = h.patronIDsFile(pool, "LIB01", 5000)
+	pool.Close()
+	if err != nil {
+		return "", "", err
+	}
+	token, err = h.login("lib01.circ")
+	return data, token, err
+}
+
 // patronIDsFile writes a ghz data file of GetPatron requests for n
 // patrons of library code (spread over the id space) and returns its path.
 func (h *harness) patronIDsFile(pool *pgxpool.Pool, code string, n int) (string, error) {

@@ -64,16 +64,7 @@ func (h *harness) retention() error {
 	if err := h.startServe(url); err != nil {
 		return err
 	}
-	pool, err := h.pool(url, false)
-	if err != nil {
-		return err
-	}
-	data, err := h.patronIDsFile(pool, "LIB01", 5000)
-	pool.Close()
-	if err != nil {
-		return err
-	}
-	token, err := h.login("lib01.circ")
+	data, token, err := h.getPatronLoad(url)
 	if err != nil {
 		return err
 	}
