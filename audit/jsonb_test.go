@@ -31,6 +31,9 @@ func TestJSONBTextMatchesPostgres(t *testing.T) {
 		`{"s": "quote \" backslash \\ slash \/ tab \t nl \n cr \r bs \b ff \f"}`,
 		`{"ü": "žluťoučký kůň", "日本": "語", "a\"b": "c"}`, "{\"a\": \"\x7f\"}",
 		`{"a": 1} x`, `{"a"`, `{"a": "\u0000"}`, `  {"sp" :  [ true , false , null ] }  `,
+		// Malformed: PostgreSQL refuses them, so must jsonbText.
+		`{"a":}`, `["a",]`, `{"a" "b"}`, `{,}`, `{"a":"b",}`, `tru`, `nul`, `[true false]`, `{"a":"b"`, `["x`, `"\x"`, "\"tab\tin\"",
+		`{"a": [], "a": {"b": "c"}, "b": null, "a": "last"}`, `[[[["deep"]]], {}]`, "\t\r\n[]\n",
 	}
 	rng := rand.New(rand.NewPCG(8, 8))
 	for range 400 {
@@ -97,4 +100,16 @@ func quote(s string) string {
 	e.SetEscapeHTML(false)
 	_ = e.Encode(s)
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// BenchmarkJSONBText renders a typical policy input (every audited read
+// renders one).
+func BenchmarkJSONBText(b *testing.B) {
+	d := []byte(`{"subject":{"kind":"staff","account_id":"5a1c0f3e-0000-4000-8000-000000000001","library_id":"5a1c0f3e-0000-4000-8000-000000000002","permissions":["loan.manage","patron.read"]},"action":"patron.read","resource":{"patron_id":"5a1c0f3e-0000-4000-8000-000000000003","home_library_id":"5a1c0f3e-0000-4000-8000-000000000002","consent_library_ids":["5a1c0f3e-0000-4000-8000-000000000004"],"active_loan_library_ids":[],"optional_data_consent":true,"archived":false}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := jsonbText(d); !ok {
+			b.Fatal("declined")
+		}
+	}
 }
