@@ -35,8 +35,11 @@ var tuning = map[string]string{
 	"effective_io_concurrency": "200",
 	"max_connections":          "200",
 	// Statement statistics for the reports (small overhead, common in
-	// production).
-	"shared_preload_libraries": "pg_stat_statements",
+	// production), and autoprewarm: the blocks in shared buffers are listed
+	// at shutdown (and every 5 minutes) and read back in after a restart,
+	// so the first searches after a restart find the index pages they need
+	// (deploy/README.md, "PostgreSQL settings").
+	"shared_preload_libraries": "pg_stat_statements, pg_prewarm", // a list: as ALTER SYSTEM writes it
 }
 
 // startPG starts (or reuses) the durable bench cluster and applies tuning,
@@ -61,7 +64,10 @@ func startPG(ctx context.Context, dir string, port int) (*pglocal.Server, error)
 			return nil, err
 		}
 		if cur != v {
-			if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER SYSTEM SET %s = '%s'", k, v)); err != nil {
+			// A list is one literal per element ('a', 'b'): 'a, b' would be
+			// one library named "a, b".
+			val := "'" + strings.ReplaceAll(v, ", ", "', '") + "'"
+			if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER SYSTEM SET %s = %s", k, val)); err != nil {
 				pg.Stop()
 				return nil, err
 			}

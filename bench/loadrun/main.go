@@ -7,6 +7,10 @@
 // bounded in time; results go to stdout as Markdown and to -out as JSON.
 //
 //	go run ./bench/loadrun -patrons 1000000 -phases getpatron,search,circulation,retention,memory
+//
+// The phase "restart" restarts PostgreSQL, so "search,restart,search"
+// measures the searches warm and right after a restart; "restart-empty"
+// restarts it with empty shared buffers (as without autoprewarm).
 package main
 
 import (
@@ -63,6 +67,7 @@ type harness struct {
 	baseline *proc
 	results  map[string]any
 	md       io.Writer
+	searches int // search phases run so far
 }
 
 const (
@@ -80,7 +85,7 @@ func main() {
 	flag.IntVar(&f.pgPort, "pg-port", 55432, "port of the bench PostgreSQL (127.0.0.1)")
 	flag.IntVar(&f.patrons, "patrons", 1_000_000, "patrons of the generated consortium (5 loans each); one database per size, seeded once")
 	flag.IntVar(&f.libraries, "libraries", 30, "member libraries")
-	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run")
+	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated; restart and restart-empty restart PostgreSQL")
 	flag.DurationVar(&f.duration, "duration", 20*time.Second, "length of one measured ghz window")
 	flag.DurationVar(&f.warmup, "warmup", 5*time.Second, "unmeasured warm-up before each server's first window")
 	flag.StringVar(&conc, "c", "1,16", "ghz concurrency levels for getpatron")
@@ -146,7 +151,7 @@ func (h *harness) run() error {
 	if h.pg, err = startPG(h.ctx, abs, h.f.pgPort); err != nil {
 		return err
 	}
-	defer h.pg.Stop()
+	defer func() { h.pg.Stop() }() // the restart phase replaces h.pg
 	if h.keys, err = loadKeys(filepath.Join(abs, "keys.env")); err != nil {
 		return err
 	}
@@ -171,6 +176,10 @@ func (h *harness) run() error {
 			err = h.retention()
 		case "memory":
 			err = h.memory()
+		case "restart":
+			err = h.restartPG(false)
+		case "restart-empty":
+			err = h.restartPG(true)
 		case "":
 			continue
 		default:
@@ -200,6 +209,31 @@ func memTotal() string {
 		}
 	}
 	return "? RAM"
+}
+
+// restartPG stops PostgreSQL and starts it again: the phases after it see
+// the shared buffers a restart leaves, refilled by autoprewarm (which the
+// bench cluster loads; see tuning). With empty, the list autoprewarm wrote
+// at shutdown is deleted first, so they start empty: a restart without
+// autoprewarm, for comparison.
+func (h *harness) restartPG(empty bool) error {
+	if err := h.pg.Stop(); err != nil {
+		return err
+	}
+	if empty {
+		if err := os.Remove(filepath.Join(h.pg.Dir(), "autoprewarm.blocks")); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	start := time.Now()
+	pg, err := startPG(h.ctx, h.f.dir, h.f.pgPort)
+	if err != nil {
+		return err
+	}
+	h.pg = pg
+	h.logf("PostgreSQL restarted in %s (shared buffers: %s)", time.Since(start).Round(time.Millisecond),
+		map[bool]string{true: "empty", false: "autoprewarm"}[empty])
+	return nil
 }
 
 // prepareDB creates, migrates and (once) seeds the database.
