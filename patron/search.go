@@ -12,8 +12,8 @@ import (
 // Query selects patrons. Empty criteria select every patron the subject
 // may see (a listing).
 type Query struct {
-	// Name: each word must start the first or the last name
-	// (case-insensitive).
+	// Name: each word must start the first or the last name, ignoring
+	// case and diacritics (NameKey).
 	Name string
 	// BirthDate: YYYY-MM-DD.
 	BirthDate string
@@ -30,21 +30,34 @@ type Query struct {
 // maxNameWords bounds the LIKE terms of one search.
 const maxNameWords = 5
 
+// The keys of a patron's names (NameKey) as the indexes
+// patrons_name_order_idx and patrons_first_name_order_idx hold them
+// (migration 00010), spelt exactly so: of collation C, whatever the
+// database's, so that LIKE 'prefix%' is an index range and the order is
+// byte order, with the collation on the name so that the planner finds
+// the indexes' statistics.
+const (
+	lastKey   = `patron_name_key(p.last_name COLLATE "C")`
+	firstKey  = `patron_name_key(p.first_name COLLATE "C")`
+	firstPair = `left(patron_name_key(p.first_name COLLATE "C"), 2)`
+)
+
 // Search returns the records (cards included, identifiers not) of the
-// patrons matching query that subject may read, ordered by last name, first
-// name and id. The visibility filter runs in SQL, so patrons the subject may
-// not read are never fetched.
+// patrons matching query that subject may read, ordered by the keys of the
+// last and the first name (NameKey, in byte order, a missing name last)
+// and id. The visibility filter runs in SQL, so patrons the subject may not
+// read are never fetched.
 //
 // A name search is answered in result order from the indexes
-// patrons_name_order_idx (migration 00007) and patrons_first_name_order_idx
-// (migration 00008) and stops once the page is full (docs/performance.md):
-// the rows a name search matches are split into disjoint branches, one per
+// patrons_name_order_idx and patrons_first_name_order_idx (migrations
+// 00007, 00008, on the keys since 00010) and stops once the page is full
+// (docs/performance.md): the rows a name search matches are split into disjoint branches, one per
 // word whose prefix the last name has (the first such word), and one for
 // rows whose last name has none of the prefixes (then every word must start
 // the first name); each branch is an ordered index range scan with the
 // visibility filter and a LIMIT, merged in order. The matched set and the
-// order are exactly those of the plain condition "each word starts the
-// first or the last name".
+// order are exactly those of the plain condition "the key of each word
+// starts the key of the first or the last name".
 //
 // A name search or listing by staff of a library that sees few patrons
 // evaluates the visibility filter from a hash table of the library's
@@ -63,7 +76,7 @@ func search(ctx context.Context, q Querier, s policy.Subject, query Query, plan 
 	}
 	offset := max(query.Offset, 0)
 	var rawWords []string
-	for i, w := range strings.Fields(strings.ToLower(query.Name)) {
+	for i, w := range strings.Fields(NameKey(query.Name)) {
 		if i == maxNameWords {
 			break
 		}
@@ -98,7 +111,7 @@ func search(ctx context.Context, q Querier, s policy.Subject, query Query, plan 
 		where = append(where, "EXISTS (SELECT 1 FROM patron_identifiers pi WHERE pi.patron_id = p.id AND pi.kind = "+
 			a.add(query.NationalIDKind)+" AND pi.blind_index = "+a.add(query.NationalIDIndex)+")")
 	}
-	const order = ` ORDER BY lower(p.last_name) NULLS LAST, lower(p.first_name) NULLS LAST, p.id`
+	const order = ` ORDER BY ` + lastKey + ` NULLS LAST, ` + firstKey + ` NULLS LAST, p.id`
 	var sql string
 	if len(words) == 0 {
 		sql = `SELECT ` + recordCols + ` FROM patrons p WHERE ` + strings.Join(where, " AND ") + order +
@@ -124,15 +137,15 @@ func search(ctx context.Context, q Querier, s policy.Subject, query Query, plan 
 }
 
 // nameSearchSQL is the index-driven form of a name search (see Search):
-// raw are the lower-cased words, words the placeholders of their LIKE
-// patterns, where the other conditions (visibility included), branchLimit
+// raw are the keys of the words (NameKey), words the placeholders of their
+// LIKE patterns, where the other conditions (visibility included), branchLimit
 // the placeholder of limit+offset, which bounds every branch. It returns ""
 // when no name can match (words that no first and last name can both
 // start).
 func nameSearchSQL(raw, words, where []string, a *sqlArgs, branchLimit, limit, offset string) string {
 	const (
-		first   = "lower(p.first_name) LIKE "
-		last    = "lower(p.last_name) LIKE "
+		first   = firstKey + " LIKE "
+		last    = lastKey + " LIKE "
 		branchO = ` ORDER BY lk NULLS LAST, fk NULLS LAST, id LIMIT `
 	)
 	// A name that starts with both word i and word j starts with the
@@ -150,7 +163,7 @@ func nameSearchSQL(raw, words, where []string, a *sqlArgs, branchLimit, limit, o
 			if pairs[i] == "" {
 				pairs[i] = a.add(string(r[:2]))
 			}
-			return "left(lower(p.first_name), 2) = " + pairs[i]
+			return firstPair + " = " + pairs[i]
 		}
 		return ""
 	}
@@ -174,7 +187,7 @@ func nameSearchSQL(raw, words, where []string, a *sqlArgs, branchLimit, limit, o
 		if b.Len() > 0 {
 			b.WriteString(" UNION ALL ")
 		}
-		b.WriteString("(SELECT p.id, lower(p.last_name) AS lk, lower(p.first_name) AS fk FROM patrons p WHERE ")
+		b.WriteString("(SELECT p.id, " + lastKey + " AS lk, " + firstKey + " AS fk FROM patrons p WHERE ")
 		b.WriteString(strings.Join(append(conds, where...), " AND "))
 		b.WriteString(branchO + branchLimit + ")")
 	}

@@ -112,7 +112,7 @@ func (s *searcher) naive(ctx context.Context, q patron.Query) (allowed, fetched 
 	err = store.InTx(ctx, s.db, snapshot, func(tx pgx.Tx) error {
 		allowed, fetched = 0, 0
 		if _, err := tx.Exec(ctx, `DECLARE c NO SCROLL CURSOR FOR SELECT p.id::text FROM patrons p WHERE `+where+
-			` ORDER BY lower(p.last_name) NULLS LAST, lower(p.first_name) NULLS LAST, p.id`, args...); err != nil {
+			` ORDER BY `+lastKey+` NULLS LAST, `+firstKey+` NULLS LAST, p.id`, args...); err != nil {
 			return err
 		}
 		var page []string
@@ -154,20 +154,24 @@ func (s *searcher) naive(ctx context.Context, q patron.Query) (allowed, fetched 
 	return allowed, fetched, err
 }
 
-// criteria is the search part of patron.Search's WHERE clause.
+// The name keys as patron.Search matches and orders them (migration 00010).
+const (
+	lastKey  = `patron_name_key(p.last_name COLLATE "C")`
+	firstKey = `patron_name_key(p.first_name COLLATE "C")`
+)
+
+// criteria is the search part of patron.Search's WHERE clause (anonymised
+// records are never searched).
 func criteria(q patron.Query) (string, []any) {
-	var where []string
+	where := []string{"p.anonymised_at IS NULL"}
 	var args []any
 	add := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	for _, w := range strings.Fields(strings.ToLower(q.Name)) {
+	for _, w := range strings.Fields(patron.NameKey(q.Name)) {
 		p := add(strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(w) + "%")
-		where = append(where, "(lower(p.first_name) LIKE "+p+" OR lower(p.last_name) LIKE "+p+")")
+		where = append(where, "("+firstKey+" LIKE "+p+" OR "+lastKey+" LIKE "+p+")")
 	}
 	if q.BirthDate != "" {
 		where = append(where, "p.birth_date = "+add(q.BirthDate)+"::date")
-	}
-	if len(where) == 0 {
-		return "true", nil
 	}
 	return strings.Join(where, " AND "), args
 }
