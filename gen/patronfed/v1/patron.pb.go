@@ -1162,7 +1162,8 @@ func (x *ListPatronsResponse) GetNextPageToken() string {
 
 type SearchPatronsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Words that each start the first or last name (case-insensitive).
+	// Words that each start the first or last name, ignoring case and
+	// diacritics ("cermak" and "ČERMÁK" find "Čermák").
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// YYYY-MM-DD.
 	BirthDate string `protobuf:"bytes,2,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
