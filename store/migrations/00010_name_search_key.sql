@@ -84,6 +84,9 @@ CREATE STATISTICS patrons_name_key_stats
   ON (patron_name_key(last_name COLLATE "C")), (patron_name_key(first_name COLLATE "C")),
     (left(patron_name_key(first_name COLLATE "C"), 2))
   FROM patrons;
+-- Extended statistics are built by ANALYZE; autovacuum would not analyze
+-- an unchanged table, so until then every prefix would look like 0.5 %.
+ANALYZE patrons;
 
 -- +goose Down
 DROP STATISTICS patrons_name_key_stats;
