@@ -72,9 +72,12 @@
 // Decide is on every patron read. The bundle and the query are compiled
 // once per bundle (NewEngine, Swap) and evaluated with OPA's topdown
 // evaluator directly, without the rego package's per-call context and
-// result set. Decide builds the input directly as an ast.Value (strings of
-// the vocabulary are shared terms) and decodes the result straight from the
-// ast, skipping OPA's map[string]any conversions in both directions. The
+// result set. Decide builds the input directly as an ast.Value, in objects
+// reused from one decision to the next (inputDoc), with shared terms for
+// the strings of the vocabulary and for library ids and lists, which
+// repeat; it decodes the result straight from the ast into one slice that
+// Floor then works in, skipping OPA's map[string]any conversions in both
+// directions. The
 // evaluation runs on the caller's goroutine after growStack has made room
 // for its deep recursion while the stack is still shallow (a bundle whose
 // evaluations keep outgrowing that room is moved to worker goroutines whose
@@ -90,8 +93,11 @@
 // equal to a constant) cost next to nothing for the rule bodies they rule
 // out. The built-in policy is written for that: a grant is a function of
 // (action, relation) whose definitions the index picks from, the views list
-// their cases with the field groups already sorted instead of building and
-// sorting sets, blockers are found by the index alone on an allowed
+// their cases as whole decisions, field groups and reasons already sorted,
+// instead of building and sorting sets and arrays (a value built from
+// variables is copied by every rule that returns it, so the allowed
+// decision is built once and then read from the evaluation's cache),
+// blockers are found by the index alone on an allowed
 // decision, and the reasons for a denial are only computed when the
 // decision is a denial. testdata/access_v1.rego is the same policy written
 // plainly; TestBuiltinDecidesLikeV1 proves that both decide identically,

@@ -67,7 +67,10 @@ func (e *Engine) Swap(ctx context.Context, b Bundle) error {
 // Decide evaluates in against the current bundle and applies Floor to the
 // result. On error the returned decision is a denial (still floored).
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
-	t, err := eval(ctx, e.cur.Load(), inputValue(&in))
+	doc := inputDocs.Get().(*inputDoc)
+	doc.set(&in)
+	t, err := eval(ctx, e.cur.Load(), doc.top)
+	inputDocs.Put(doc) // the evaluation is over: nothing refers to doc any more
 	if err != nil {
 		return Floor(in, Decision{Reasons: []string{"policy evaluation failed"}}), fmt.Errorf("policy: evaluating %s: %w", DecisionRef, err)
 	}
@@ -79,7 +82,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if err != nil {
 		return Floor(in, Decision{Reasons: []string{"policy returned a malformed decision"}}), err
 	}
-	return Floor(in, d), nil
+	return floorOwned(in, d), nil
 }
 
 func prepare(ctx context.Context, b Bundle) (*prepared, error) {

@@ -20,10 +20,27 @@ const (
 // by one "floor: ..." reason for each change Floor made; fields de-duplicated
 // and in canonical order (see FieldGroups). d is not modified.
 func Floor(in Input, d Decision) Decision {
+	reasons := make([]string, len(d.Reasons), len(d.Reasons)+2)
+	copy(reasons, d.Reasons)
+	return floor(in, d, reasons, make([]string, 0, len(fieldGroups)))
+}
+
+// floorOwned is Floor for a decision nobody else refers to (decoded by
+// Decide): the result may use d's slices.
+func floorOwned(in Input, d Decision) Decision {
+	reasons := d.Reasons
+	if reasons == nil {
+		reasons = make([]string, 0, 2) // Floor's reasons are never nil
+	}
+	return floor(in, d, reasons, d.Fields[:0])
+}
+
+// floor is Floor with the slices the result is made of: reasons holds the
+// reasons of d (and is modified), the fields are written into fields
+// (there are at most as many as in d.Fields, which is read first).
+func floor(in Input, d Decision, reasons, fields []string) Decision {
 	out := Decision{Allow: d.Allow}
 
-	reasons := make([]string, 0, len(d.Reasons)+2)
-	reasons = append(reasons, d.Reasons...)
 	slices.Sort(reasons)
 	reasons = slices.Compact(reasons)
 	change := func(r string) { reasons = append(reasons, r) }
@@ -74,7 +91,7 @@ func Floor(in Input, d Decision) Decision {
 	}
 
 	if present != 0 {
-		out.Fields = make([]string, 0, 10)
+		out.Fields = fields
 		for i, f := range fieldGroups {
 			if present&(1<<i) != 0 {
 				out.Fields = append(out.Fields, f)

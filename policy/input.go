@@ -2,6 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -58,59 +62,184 @@ var vocabulary = func() map[string]*ast.Term {
 	return m
 }()
 
-// termAlloc hands out the string terms of one input from a single
-// allocation.
-type termAlloc struct{ terms []ast.Term }
+// The input document of a decision is built into an inputDoc: its three
+// objects are made once and their values replaced for each decision
+// (Object.Insert of a key already present allocates nothing), so that
+// Decide allocates no objects for the input. Decide takes an inputDoc from
+// inputDocs and puts it back once the evaluation is over: nothing of an
+// evaluation outlives it (the decision is decoded into Go strings, the rule
+// cache is reset), so the document is not seen by two evaluations at once.
+//
+// Insert recomputes the hash of the whole object, so a value is only
+// inserted when its term changed (terms of library ids, lists and the
+// vocabulary are shared, so they often have not).
+type inputDoc struct {
+	top, subject, resource    ast.Object
+	subjectTerm, resourceTerm *ast.Term
+	values                    [numInputValues]*ast.Term // the value of each key below
+}
 
-func (a *termAlloc) str(s string) *ast.Term {
+// The keys of the input document, in the order of inputKeys.
+const (
+	inKind = iota
+	inAccountID
+	inLibraryID
+	inPermissions
+	inPatronID
+	inHomeLibraryID
+	inConsentLibraryIDs
+	inActiveLoanLibraries
+	inOptionalData
+	inArchived
+	inAction
+	numInputValues
+)
+
+var inputKeys = [numInputValues]*ast.Term{
+	keyKind, keyAccountID, keyLibraryID, keyPermissions,
+	keyPatronID, keyHomeLibraryID, keyConsentLibraryIDs, keyActiveLoanLibraries, keyOptionalData, keyArchived,
+	keyAction,
+}
+
+var inputDocs = sync.Pool{New: func() any { return newInputDoc() }}
+
+func newInputDoc() *inputDoc {
+	d := &inputDoc{}
+	for i := range d.values {
+		d.values[i] = ast.InternedNullTerm
+	}
+	item := func(i int) [2]*ast.Term { return [2]*ast.Term{inputKeys[i], d.values[i]} }
+	d.subject = ast.NewObject(item(inKind), item(inAccountID), item(inLibraryID), item(inPermissions))
+	d.resource = ast.NewObject(item(inPatronID), item(inHomeLibraryID), item(inConsentLibraryIDs),
+		item(inActiveLoanLibraries), item(inOptionalData), item(inArchived))
+	d.subjectTerm, d.resourceTerm = ast.NewTerm(d.subject), ast.NewTerm(d.resource)
+	d.top = ast.NewObject(
+		[2]*ast.Term{keySubject, d.subjectTerm},
+		item(inAction),
+		[2]*ast.Term{keyResource, d.resourceTerm},
+	)
+	return d
+}
+
+// put sets value i of obj to t and reports whether it changed.
+func (d *inputDoc) put(obj ast.Object, i int, t *ast.Term) bool {
+	if d.values[i] == t {
+		return false
+	}
+	obj.Insert(inputKeys[i], t)
+	d.values[i] = t
+	return true
+}
+
+// set makes d the input document of in. A nested object that changed is
+// inserted again into the top object, which updates the top object's hash.
+func (d *inputDoc) set(in *Input) {
+	s, r := &in.Subject, &in.Resource
+	subject := d.put(d.subject, inKind, idTerm(s.Kind))
+	subject = d.put(d.subject, inAccountID, idTerm(s.AccountID)) || subject
+	subject = d.put(d.subject, inLibraryID, libraryTerm(s.LibraryID)) || subject
+	subject = d.put(d.subject, inPermissions, listTerm(s.Permissions)) || subject
+	resource := d.put(d.resource, inPatronID, idTerm(r.PatronID))
+	resource = d.put(d.resource, inHomeLibraryID, libraryTerm(r.HomeLibraryID)) || resource
+	resource = d.put(d.resource, inConsentLibraryIDs, listTerm(r.ConsentLibraryIDs)) || resource
+	resource = d.put(d.resource, inActiveLoanLibraries, listTerm(r.ActiveLoanLibraryIDs)) || resource
+	resource = d.put(d.resource, inOptionalData, ast.InternedTerm(r.OptionalDataConsent)) || resource
+	resource = d.put(d.resource, inArchived, ast.InternedTerm(r.Archived)) || resource
+	if subject {
+		d.top.Insert(keySubject, d.subjectTerm)
+	}
+	if resource {
+		d.top.Insert(keyResource, d.resourceTerm)
+	}
+	d.put(d.top, inAction, idTerm(in.Action))
+}
+
+// inputValue returns the input document of in, in a document of its own.
+func inputValue(in *Input) ast.Value {
+	d := newInputDoc()
+	d.set(in)
+	return d.top
+}
+
+// idTerm is the term of a string of the vocabulary, or a new one.
+func idTerm(s string) *ast.Term {
 	if t, ok := vocabulary[s]; ok {
 		return t
 	}
-	if len(a.terms) == 0 {
-		return ast.StringTerm(s)
+	return ast.StringTerm(s)
+}
+
+// Library ids, and the lists of them and of permissions, repeat from one
+// decision to the next (a search decides one patron after another for the
+// same subject; a consortium has a few dozen libraries), so their terms are
+// kept in two small tables. A table is direct-mapped: a string or list has
+// one slot, chosen by its hash, and replaces whatever was there. Entries are
+// immutable and published atomically, so readers take no lock. Terms of the
+// input are never modified by evaluation, so they can be shared.
+const (
+	libraryTableSize = 1024
+	listTableSize    = 1024
+)
+
+type libraryEntry struct {
+	s string
+	t *ast.Term
+}
+
+type listEntry struct {
+	ss []string
+	t  *ast.Term
+}
+
+var (
+	internSeed   = maphash.MakeSeed()
+	libraryTable [libraryTableSize]atomic.Pointer[libraryEntry]
+	listTable    [listTableSize]atomic.Pointer[listEntry]
+	emptyList    = ast.ArrayTerm()
+)
+
+// libraryTerm is the term of a library id (or of a string of the
+// vocabulary).
+func libraryTerm(s string) *ast.Term {
+	if t, ok := vocabulary[s]; ok {
+		return t
 	}
-	t := &a.terms[0]
-	a.terms = a.terms[1:]
-	t.Value = ast.String(s)
+	slot := &libraryTable[maphash.String(internSeed, s)%libraryTableSize]
+	if e := slot.Load(); e != nil && e.s == s {
+		return e.t
+	}
+	t := ast.StringTerm(s)
+	slot.Store(&libraryEntry{s: s, t: t})
 	return t
 }
 
-func (a *termAlloc) array(ss []string) *ast.Term {
+// listTerm is the term of an array of library ids or permissions.
+func listTerm(ss []string) *ast.Term {
+	if len(ss) == 0 {
+		return emptyList
+	}
+	var h maphash.Hash
+	h.SetSeed(internSeed)
+	for _, s := range ss {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	slot := &listTable[h.Sum64()%listTableSize]
+	if e := slot.Load(); e != nil && slices.Equal(e.ss, ss) {
+		return e.t
+	}
 	terms := make([]*ast.Term, len(ss))
 	for i, s := range ss {
-		terms[i] = a.str(s)
+		terms[i] = libraryTerm(s)
 	}
-	return ast.ArrayTerm(terms...)
-}
-
-func inputValue(in *Input) ast.Value {
-	s, r := &in.Subject, &in.Resource
-	// Ids (accounts, libraries, the patron) are the strings that are not
-	// vocabulary: at most this many.
-	a := termAlloc{terms: make([]ast.Term, 4+len(r.ConsentLibraryIDs)+len(r.ActiveLoanLibraryIDs)+len(s.Permissions))}
-	subject := ast.NewObject(
-		[2]*ast.Term{keyKind, a.str(s.Kind)},
-		[2]*ast.Term{keyAccountID, a.str(s.AccountID)},
-		[2]*ast.Term{keyLibraryID, a.str(s.LibraryID)},
-		[2]*ast.Term{keyPermissions, a.array(s.Permissions)},
-	)
-	resource := ast.NewObject(
-		[2]*ast.Term{keyPatronID, a.str(r.PatronID)},
-		[2]*ast.Term{keyHomeLibraryID, a.str(r.HomeLibraryID)},
-		[2]*ast.Term{keyConsentLibraryIDs, a.array(r.ConsentLibraryIDs)},
-		[2]*ast.Term{keyActiveLoanLibraries, a.array(r.ActiveLoanLibraryIDs)},
-		[2]*ast.Term{keyOptionalData, ast.InternedTerm(r.OptionalDataConsent)},
-		[2]*ast.Term{keyArchived, ast.InternedTerm(r.Archived)},
-	)
-	return ast.NewObject(
-		[2]*ast.Term{keySubject, ast.NewTerm(subject)},
-		[2]*ast.Term{keyAction, a.str(in.Action)},
-		[2]*ast.Term{keyResource, ast.NewTerm(resource)},
-	)
+	t := ast.ArrayTerm(terms...)
+	slot.Store(&listEntry{ss: slices.Clone(ss), t: t})
+	return t
 }
 
 // decodeDecision converts the decision object straight into a Decision,
-// skipping OPA's generic ast -> map[string]any conversion.
+// skipping OPA's generic ast -> map[string]any conversion. The fields and
+// the reasons share one slice, with room for the reasons Floor may add.
 func decodeDecision(t *ast.Term) (Decision, error) {
 	var d Decision
 	obj, ok := t.Value.(ast.Object)
@@ -124,21 +253,54 @@ func decodeDecision(t *ast.Term) (Decision, error) {
 		}
 		d.Allow = bool(b)
 	}
-	var err error
-	if d.Fields, err = decodeStrings(obj.Get(keyFields), "fields"); err != nil {
+	fields, reasons := obj.Get(keyFields), obj.Get(keyReasons)
+	if fields == nil && reasons == nil {
+		return d, nil
+	}
+	nf, err := stringsLen(fields, "fields")
+	if err != nil {
 		return Decision{}, err
 	}
-	if d.Reasons, err = decodeStrings(obj.Get(keyReasons), "reasons"); err != nil {
+	nr, reasonsErr := stringsLen(reasons, "reasons") // reported after the fields' errors
+	const floorRoom = 2
+	buf := make([]string, 0, nf+nr+floorRoom)
+	if buf, err = appendStrings(buf, fields, "fields"); err != nil {
 		return Decision{}, err
+	}
+	if fields != nil {
+		d.Fields = buf[:nf:nf]
+	}
+	if reasonsErr != nil {
+		return Decision{}, reasonsErr
+	}
+	if buf, err = appendStrings(buf, reasons, "reasons"); err != nil {
+		return Decision{}, err
+	}
+	if reasons != nil {
+		d.Reasons = buf[nf:]
 	}
 	return d, nil
 }
 
-func decodeStrings(t *ast.Term, name string) ([]string, error) {
+// stringsLen is the length of the array or set t (nil: none).
+func stringsLen(t *ast.Term, name string) (int, error) {
 	if t == nil {
-		return nil, nil
+		return 0, nil
 	}
-	var out []string
+	switch v := t.Value.(type) {
+	case *ast.Array:
+		return v.Len(), nil
+	case ast.Set:
+		return v.Len(), nil
+	}
+	return 0, fmt.Errorf("policy: decision.%s is %s, want array of strings", name, ast.ValueName(t.Value))
+}
+
+// appendStrings appends the strings of the array or set t to out.
+func appendStrings(out []string, t *ast.Term, name string) ([]string, error) {
+	if t == nil {
+		return out, nil
+	}
 	add := func(e *ast.Term) error {
 		s, ok := e.Value.(ast.String)
 		if !ok {
@@ -149,21 +311,17 @@ func decodeStrings(t *ast.Term, name string) ([]string, error) {
 	}
 	switch v := t.Value.(type) {
 	case *ast.Array:
-		out = make([]string, 0, v.Len())
 		for i := range v.Len() {
 			if err := add(v.Elem(i)); err != nil {
 				return nil, err
 			}
 		}
 	case ast.Set:
-		out = make([]string, 0, v.Len())
 		for _, e := range v.Slice() {
 			if err := add(e); err != nil {
 				return nil, err
 			}
 		}
-	default:
-		return nil, fmt.Errorf("policy: decision.%s is %s, want array of strings", name, ast.ValueName(t.Value))
 	}
 	return out, nil
 }

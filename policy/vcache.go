@@ -18,6 +18,9 @@ import (
 type flatCache struct {
 	frames   [][]flatEntry
 	fallback topdown.VirtualCache
+	// refs holds the copies of the references of the entries; it is reused
+	// by the next evaluation (reset keeps its capacity).
+	refs []*ast.Term
 }
 
 type flatEntry struct {
@@ -29,7 +32,7 @@ type flatEntry struct {
 const maxFlat = 32
 
 func newFlatCache() *flatCache {
-	return &flatCache{frames: [][]flatEntry{make([]flatEntry, 0, maxFlat)}}
+	return &flatCache{frames: [][]flatEntry{make([]flatEntry, 0, maxFlat)}, refs: make([]*ast.Term, 0, 256)}
 }
 
 // reset empties the cache for the next evaluation.
@@ -40,7 +43,14 @@ func (c *flatCache) reset() {
 	}
 	c.frames = c.frames[:1]
 	c.fallback = nil
+	clear(c.refs)
+	c.refs = c.refs[:0]
+	if cap(c.refs) > maxRefs {
+		c.refs = nil // a large bundle's: not kept in the pool
+	}
 }
+
+const maxRefs = 4096
 
 func (c *flatCache) Push() {
 	if c.fallback != nil {
@@ -103,8 +113,12 @@ func (c *flatCache) Put(ref ast.Ref, value *ast.Term) {
 			return
 		}
 		// The caller may reuse the slice behind ref (it is a prefix of the
-		// reference being evaluated), so the cache keeps its own copy.
-		c.frames[top] = append(c.frames[top], flatEntry{ref: append(ast.Ref(nil), ref...)})
+		// reference being evaluated), so the cache keeps its own copy, in
+		// refs. (When refs grows, the copies made so far stay where they
+		// are.)
+		n := len(c.refs)
+		c.refs = append(c.refs, ref...)
+		c.frames[top] = append(c.frames[top], flatEntry{ref: ast.Ref(c.refs[n:len(c.refs):len(c.refs)])})
 		e = &c.frames[top][len(c.frames[top])-1]
 	}
 	if value != nil {

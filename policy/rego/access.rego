@@ -11,10 +11,13 @@
 #   and so does every set built, so an allowed decision is made of a few
 #   rules whose cases OPA's rule index picks without evaluating the others.
 #   Grants are one function whose definitions name their action and
-#   relation, views list their cases with the field groups already sorted,
-#   and the reasons for a denial are only computed when the decision is a
-#   denial. policy/testdata/access_v1.rego is the same policy written
-#   plainly; the Go tests prove that both decide identically.
+#   relation, views list their cases as whole decisions with the field
+#   groups and reasons already sorted, and the reasons for a denial are only
+#   computed when the decision is a denial. Every object built costs too
+#   (it is copied at each rule it is returned through), so the allowed
+#   decision is built once, by the view. policy/testdata/access_v1.rego is
+#   the same policy written plainly; the Go tests prove that both decide
+#   identically.
 package patronfed.access
 
 # ---------------------------------------------------------------------------
@@ -75,31 +78,28 @@ relation := "home" if {
 } else := "none"
 
 # ---------------------------------------------------------------------------
-# Grants: grant(action, relation) is the grant for a subject with that
-# relation to the patron, if it holds the permission the grant needs. It
-# carries the reason and the view (the field groups and the notes on those
-# withheld). Each definition names its action and relation first, so OPA's
-# rule index evaluates only the one that applies.
+# Grants: grant(action, relation) is the allowed decision for a subject with
+# that relation to the patron, if it holds the permission the grant needs:
+# the field groups, and the reasons (the grant's reason and the notes on the
+# groups withheld). Each definition names its action and relation first, so
+# OPA's rule index evaluates only the one that applies.
 # ---------------------------------------------------------------------------
 
 # patron.read (§2.1, §2.2, §2.3)
 
-grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": home_view} if {
+grant(action, rel) := home_view(sprintf("home library %s", [input.subject.library_id])) if {
 	action == "patron.read"
 	rel == "home"
 	"patron.read" in input.subject.permissions
 }
 
-grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": consent_view} if {
+grant(action, rel) := consent_view(sprintf("patron consented to sharing with library %s", [input.subject.library_id])) if {
 	action == "patron.read"
 	rel == "consent"
 	"patron.read" in input.subject.permissions
 }
 
-grant(action, rel) := {
-	"reason": sprintf("active loan at %s: only the data needed to handle the loan", [input.subject.library_id]),
-	"view": loan_view,
-} if {
+grant(action, rel) := active_loan_view(sprintf("active loan at %s: only the data needed to handle the loan", [input.subject.library_id])) if {
 	action == "patron.read"
 	rel == "loan"
 	loan_permission
@@ -107,7 +107,7 @@ grant(action, rel) := {
 
 # patron.update: home library only, needs patron.write.
 
-grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": home_view} if {
+grant(action, rel) := home_view(sprintf("home library %s", [input.subject.library_id])) if {
 	action == "patron.update"
 	rel == "home"
 	"patron.write" in input.subject.permissions
@@ -117,8 +117,9 @@ grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.libra
 # only, needs consent.write. No field groups.
 
 grant(action, rel) := {
-	"reason": sprintf("home library %s records consent on the patron's behalf", [input.subject.library_id]),
-	"view": {"fields": [], "notes": []},
+	"allow": true,
+	"fields": [],
+	"reasons": [sprintf("home library %s records consent on the patron's behalf", [input.subject.library_id])],
 } if {
 	action == "consent.write"
 	rel == "home"
@@ -128,13 +129,13 @@ grant(action, rel) := {
 # loan.checkout: the lending library must see the patron (home or consent),
 # needs loan.manage.
 
-grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": loan_view} if {
+grant(action, rel) := loan_view(sprintf("home library %s", [input.subject.library_id])) if {
 	action == "loan.checkout"
 	rel == "home"
 	"loan.manage" in input.subject.permissions
 }
 
-grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": loan_view} if {
+grant(action, rel) := loan_view(sprintf("patron consented to sharing with library %s", [input.subject.library_id])) if {
 	action == "loan.checkout"
 	rel == "consent"
 	"loan.manage" in input.subject.permissions
@@ -143,19 +144,19 @@ grant(action, rel) := {"reason": sprintf("patron consented to sharing with libra
 # loan.read (active loans): loan.manage or patron.read, and a visible patron
 # or an active loan at the subject's library.
 
-grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": loan_view} if {
+grant(action, rel) := loan_view(sprintf("home library %s", [input.subject.library_id])) if {
 	action == "loan.read"
 	rel == "home"
 	loan_permission
 }
 
-grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": loan_view} if {
+grant(action, rel) := loan_view(sprintf("patron consented to sharing with library %s", [input.subject.library_id])) if {
 	action == "loan.read"
 	rel == "consent"
 	loan_permission
 }
 
-grant(action, rel) := {"reason": sprintf("active loan at %s", [input.subject.library_id]), "view": loan_view} if {
+grant(action, rel) := active_loan_view(sprintf("active loan at %s", [input.subject.library_id])) if {
 	action == "loan.read"
 	rel == "loan"
 	loan_permission
@@ -163,13 +164,13 @@ grant(action, rel) := {"reason": sprintf("active loan at %s", [input.subject.lib
 
 # fee.read: loan.manage or patron.read, and a visible patron.
 
-grant(action, rel) := {"reason": sprintf("home library %s", [input.subject.library_id]), "view": loan_view} if {
+grant(action, rel) := loan_view(sprintf("home library %s", [input.subject.library_id])) if {
 	action == "fee.read"
 	rel == "home"
 	loan_permission
 }
 
-grant(action, rel) := {"reason": sprintf("patron consented to sharing with library %s", [input.subject.library_id]), "view": loan_view} if {
+grant(action, rel) := loan_view(sprintf("patron consented to sharing with library %s", [input.subject.library_id])) if {
 	action == "fee.read"
 	rel == "consent"
 	loan_permission
@@ -178,7 +179,11 @@ grant(action, rel) := {"reason": sprintf("patron consented to sharing with libra
 # The patron in the catalogue, own record only (§2.4, §4.1): every field
 # group. (Relation "self" is only ever a patron's.)
 
-grant(action, rel) := {"reason": "the patron's own record", "view": {"fields": sort(all_groups), "notes": []}} if {
+grant(action, rel) := {
+	"allow": true,
+	"fields": ["address", "birth_date", "cards", "contact", "guardian", "id_document", "name", "national_ids", "service", "special_category"],
+	"reasons": ["the patron's own record"],
+} if {
 	rel == "self"
 	action in self_actions
 }
@@ -189,114 +194,150 @@ loan_permission if "loan.manage" in input.subject.permissions
 loan_permission if "patron.read" in input.subject.permissions
 
 # ---------------------------------------------------------------------------
-# Views: the field groups a grant returns and the notes explaining the groups
-# it withholds. Contact data is optional data: only with the patron's consent
-# to optional data. The identifiers (id_document, national_ids) need the
-# permission patron.identifiers, special-category (health) data the
-# permission patron.special_category (§2.8).
+# Views: view(reason) is the allowed decision of a grant with that reason:
+# the field groups it returns, and the reasons: the grant's and the notes
+# explaining the groups it withholds. Contact data is optional data: only
+# with the patron's consent to optional data. The identifiers (id_document,
+# national_ids) need the permission patron.identifiers, special-category
+# (health) data the permission patron.special_category (§2.8).
 #
 # A view lists one case per combination of these conditions; the first case
-# whose conditions hold applies. Field groups and notes are listed sorted, as
-# the decision returns them. (A case tests the permission most often missing
-# first: that is what rules it out.)
+# whose conditions hold applies. Field groups and reasons are listed sorted,
+# as the decision returns them: each view is only given reasons with the
+# same beginning, which puts them in the same place among the notes. (A case
+# tests the permission most often missing first: that is what rules it
+# out.)
 # ---------------------------------------------------------------------------
 
-# What the home library may see (§2.1).
-home_view := {
+# What the home library may see (§2.1). The reason is "home library ...".
+home_view(reason) := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "contact", "guardian", "id_document", "name", "national_ids", "service", "special_category"],
-	"notes": [],
+	"reasons": [reason],
 } if {
 	"patron.special_category" in input.subject.permissions
 	input.resource.optional_data_consent == true
 	"patron.identifiers" in input.subject.permissions
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "contact", "guardian", "id_document", "name", "national_ids", "service"],
-	"notes": ["special_category withheld: missing permission patron.special_category"],
+	"reasons": [reason, "special_category withheld: missing permission patron.special_category"],
 } if {
 	input.resource.optional_data_consent == true
 	"patron.identifiers" in input.subject.permissions
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service", "special_category"],
-	"notes": ["id_document, national_ids withheld: missing permission patron.identifiers"],
+	"reasons": [reason, "id_document, national_ids withheld: missing permission patron.identifiers"],
 } if {
 	input.resource.optional_data_consent == true
 	"patron.special_category" in input.subject.permissions
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service"],
-	"notes": [
+	"reasons": [
+		reason,
 		"id_document, national_ids withheld: missing permission patron.identifiers",
 		"special_category withheld: missing permission patron.special_category",
 	],
 } if {
 	input.resource.optional_data_consent == true
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "guardian", "id_document", "name", "national_ids", "service", "special_category"],
-	"notes": ["contact withheld: the patron has not consented to optional data"],
+	"reasons": ["contact withheld: the patron has not consented to optional data", reason],
 } if {
 	"patron.special_category" in input.subject.permissions
 	"patron.identifiers" in input.subject.permissions
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "guardian", "id_document", "name", "national_ids", "service"],
-	"notes": [
+	"reasons": [
 		"contact withheld: the patron has not consented to optional data",
+		reason,
 		"special_category withheld: missing permission patron.special_category",
 	],
 } if {
 	"patron.identifiers" in input.subject.permissions
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "guardian", "name", "service", "special_category"],
-	"notes": [
+	"reasons": [
 		"contact withheld: the patron has not consented to optional data",
+		reason,
 		"id_document, national_ids withheld: missing permission patron.identifiers",
 	],
 } if {
 	"patron.special_category" in input.subject.permissions
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "guardian", "name", "service"],
-	"notes": [
+	"reasons": [
 		"contact withheld: the patron has not consented to optional data",
+		reason,
 		"id_document, national_ids withheld: missing permission patron.identifiers",
 		"special_category withheld: missing permission patron.special_category",
 	],
 }
 
 # What a library the patron consents to may see (§2.2): never the
-# identifiers.
-consent_view := {
+# identifiers. The reason is "patron consented ...".
+consent_view(reason) := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service", "special_category"],
-	"notes": ["id_document, national_ids are shown only to the home library"],
+	"reasons": ["id_document, national_ids are shown only to the home library", reason],
 } if {
 	"patron.special_category" in input.subject.permissions
 	input.resource.optional_data_consent == true
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "contact", "guardian", "name", "service"],
-	"notes": [
+	"reasons": [
 		"id_document, national_ids are shown only to the home library",
+		reason,
 		"special_category withheld: missing permission patron.special_category",
 	],
 } if {
 	input.resource.optional_data_consent == true
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "guardian", "name", "service", "special_category"],
-	"notes": [
+	"reasons": [
 		"contact withheld: the patron has not consented to optional data",
 		"id_document, national_ids are shown only to the home library",
+		reason,
 	],
 } if {
 	"patron.special_category" in input.subject.permissions
 } else := {
+	"allow": true,
 	"fields": ["address", "birth_date", "cards", "guardian", "name", "service"],
-	"notes": [
+	"reasons": [
 		"contact withheld: the patron has not consented to optional data",
 		"id_document, national_ids are shown only to the home library",
+		reason,
 		"special_category withheld: missing permission patron.special_category",
 	],
 }
 
-# Only what is needed to handle a loan (§2.3, §2.8).
-loan_view := {"fields": ["address", "cards", "contact", "name"], "notes": []} if {
+# Only what is needed to handle a loan (§2.3, §2.8), for a reason "home
+# library ..." or "patron consented ..." ...
+loan_view(reason) := {"allow": true, "fields": ["address", "cards", "contact", "name"], "reasons": [reason]} if {
 	input.resource.optional_data_consent == true
-} else := {"fields": ["address", "cards", "name"], "notes": ["contact withheld: the patron has not consented to optional data"]}
+} else := {
+	"allow": true,
+	"fields": ["address", "cards", "name"],
+	"reasons": ["contact withheld: the patron has not consented to optional data", reason],
+}
+
+# ... and for a reason "active loan at ...".
+active_loan_view(reason) := {"allow": true, "fields": ["address", "cards", "contact", "name"], "reasons": [reason]} if {
+	input.resource.optional_data_consent == true
+} else := {
+	"allow": true,
+	"fields": ["address", "cards", "name"],
+	"reasons": [reason, "contact withheld: the patron has not consented to optional data"],
+}
 
 # ---------------------------------------------------------------------------
 # Blockers: deny even when a grant applies. Every body starts with
@@ -439,18 +480,23 @@ denials contains sprintf("a patron may not perform %s through the catalogue", [i
 # Decision
 # ---------------------------------------------------------------------------
 
-decision := {"allow": true, "fields": g.view.fields, "reasons": sort(array.concat([g.reason], g.view.notes))} if {
-	g := grant(input.action, relation)
+decision := g if {
+	grant(input.action, relation)
 	blockers == set()
 	_ = input.resource.optional_data_consent
+
+	# Evaluated again, the grant comes from the cache of this evaluation,
+	# ready to be returned as it is. (The first evaluation binds the grant
+	# to the definition's value, which would be copied on each return.)
+	g := grant(input.action, relation)
 } else := {"allow": false, "fields": [], "reasons": sort(reasons)} if {
 	reasons := denials
 	reasons != set()
-} else := {"allow": true, "fields": g.view.fields, "reasons": sort(array.concat([g.reason], notes))} if {
+} else := {"allow": true, "fields": g.fields, "reasons": reasons} if {
 	# A resource without optional_data_consent at all (Decide always sends
 	# it): contact data is withheld without the note, since the consent is
 	# unknown rather than refused. (When a grant applies, no denial does.)
 	g := grant(input.action, relation)
 	blockers == set()
-	notes := [note | some note in g.view.notes; note != "contact withheld: the patron has not consented to optional data"]
+	reasons := [r | some r in g.reasons; r != "contact withheld: the patron has not consented to optional data"]
 } else := {"allow": false, "fields": [], "reasons": [sprintf("no rule allows %s", [input.action])]}
