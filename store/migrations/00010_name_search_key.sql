@@ -26,7 +26,12 @@
 -- LIKE 'prefix%' ranges under any database collation. The collation is
 -- given to the name, patron_name_key(last_name COLLATE "C"), so that the
 -- key is of collation C itself; queries must spell the key exactly so. The
--- SQL function is inlined both in the index definition and in queries.
+-- function is PL/pgSQL so that it is never inlined: inlined, its long
+-- constants doubled the planning time of every branch of a search (the
+-- planner compares and folds the whole expression; 0.66 vs 0.22 ms for
+-- "kr" on 1 M patrons) and slowed the scan too (0.42 vs 0.18 ms).
+-- Searches read the keys from the indexes, so the function runs only
+-- when a name is written or an index is built (1 M patrons: 3.4 s).
 --
 -- The planner ignores the statistics of partial indexes, such as these, so
 -- patrons_name_key_stats gives it the keys' statistics (how many patrons
@@ -36,9 +41,10 @@
 -- they no longer serve patron.Search.
 
 -- +goose Up
+-- +goose StatementBegin
 CREATE FUNCTION patron_name_key(name text) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-  RETURN replace(replace(replace(replace(replace(
+  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+  AS $$ BEGIN RETURN replace(replace(replace(replace(replace(
     translate(name,
       E'aoeinrlkvtsmuhdcjpbyzgfwxq'
       'áíéýřčšžůúěňťďó'
@@ -65,7 +71,8 @@ CREATE FUNCTION patron_name_key(name text) RETURNS text
       'ssttß'
       'ѐёђѓєѕіїјљњћќѝўџабвгдежзийклмнопрстуфхцчшщъыьэюяґ'
       'αβγδεζηθικλμνξοπρστυφχψωαεηιουωιυαεηιουωιυιυσ'),
-    'ß', 'ss'), 'æ', 'ae'), 'œ', 'oe'), 'þ', 'th'), 'ĳ', 'ij');
+    'ß', 'ss'), 'æ', 'ae'), 'œ', 'oe'), 'þ', 'th'), 'ĳ', 'ij'); END $$;
+-- +goose StatementEnd
 
 DROP INDEX patrons_name_order_idx;
 CREATE INDEX patrons_name_order_idx
