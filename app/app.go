@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"log/slog"
 	"net"
 
@@ -44,7 +46,9 @@ type App struct {
 	Signer  *auth.Signer
 	// Principals is the cache of callers' account rows; nil when disabled.
 	Principals *principals.Cache
-	closers    []func()
+	// Metrics is what the server serves at /metrics (--metrics-addr).
+	Metrics *prometheus.Registry
+	closers []func()
 }
 
 // Build opens the database and constructs every part.
@@ -72,13 +76,16 @@ func Build(ctx context.Context, d Deps) (*App, error) {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	a := &App{Pool: pool, Keyring: keyring, Signer: signer, closers: []func(){pool.Close}}
-	w := &wiring{deps: d, pool: pool, keyring: keyring, signer: signer}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w := &wiring{deps: d, pool: pool, keyring: keyring, signer: signer, metrics: reg}
 	svcs, public, err := w.services(ctx)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.Principals = w.principalCache()
+	a.Metrics = reg
 	authn := server.NewAuthenticator(pool, signer, d.Clock, a.Principals, public)
 	a.closers = append(a.closers, w.closers...)
 	var tlsCfg *tls.Config
@@ -97,6 +104,7 @@ func Build(ctx context.Context, d Deps) (*App, error) {
 		Services: svcs,
 		Ready:    func(ctx context.Context) error { return pool.Ping(ctx) },
 		Tracer:   w.tracer,
+		Registry: reg,
 		// Calls beyond the workers get a goroutine of their own.
 		StreamWorkers: cfg.GRPCStreamWorkers,
 	})

@@ -31,6 +31,7 @@ func (w *wiring) policyReloader(ctx context.Context) (*policystore.Reloader, err
 	r, err := policystore.NewReloader(ctx, st, w.pool, policystore.Options{
 		PollInterval: w.deps.Config.PolicyPollInterval,
 		Logger:       w.logger(),
+		Metrics:      w.metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)

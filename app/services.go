@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +25,7 @@ type wiring struct {
 	keyring *pii.Keyring
 	signer  *auth.Signer
 	tracer  trace.TracerProvider
+	metrics *prometheus.Registry // served at /metrics with the RPC metrics
 	closers []func()
 
 	// Shared by several services; built on first use (operator.go).

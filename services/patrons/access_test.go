@@ -157,3 +157,42 @@ func TestDenialRevealsNothing(t *testing.T) {
 		t.Errorf("update: hidden %v vs missing %v", errUpdateHidden, errUpdate)
 	}
 }
+
+// Every decision is timed into patronfed_policy_decision_seconds, by
+// outcome, in the registry the server serves at /metrics.
+func TestDecisionsAreTimed(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	if _, err := e.c.GetPatron(e.ctx(t, "brno.circ"), &pb.GetPatronRequest{PatronId: e.id(t, "B0001")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.GetPatron(e.ctx(t, "slav.reg"), &pb.GetPatronRequest{PatronId: e.id(t, "B0003")}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("slav.reg reading B0003: %v, want PermissionDenied", err)
+	}
+	families, err := e.s.App.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	rpcs := false
+	for _, f := range families {
+		switch f.GetName() {
+		case "patronfed_policy_decision_seconds":
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "allowed" {
+						counts[l.GetValue()] += m.GetHistogram().GetSampleCount()
+					}
+				}
+			}
+		case "patronfed_grpc_server_handled_total":
+			rpcs = true
+		}
+	}
+	if counts["true"] == 0 || counts["false"] == 0 {
+		t.Errorf("decisions timed by outcome: %v, want both allowed=true and allowed=false", counts)
+	}
+	if !rpcs {
+		t.Error("the RPC metrics are not in the same registry")
+	}
+}
