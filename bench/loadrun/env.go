@@ -211,20 +211,40 @@ func waitHTTP(ctx context.Context, url string, d time.Duration) error {
 
 // metric reads one unlabelled value from a Prometheus text endpoint.
 func metric(url, name string) float64 {
+	return metrics(url, name)[""]
+}
+
+// metrics reads the series of name from a Prometheus text page, summed
+// over their labels but le (a histogram bucket's bound, "" for others).
+func metrics(url, name string) map[string]float64 {
+	out := map[string]float64{}
 	resp, err := http.Get(url)
 	if err != nil {
-		return 0
+		return out
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
 		}
+		le := ""
+		if rest[0] == '{' {
+			labels, after, _ := strings.Cut(rest[1:], "}")
+			for _, l := range strings.Split(labels, ",") {
+				if v, ok := strings.CutPrefix(l, `le="`); ok {
+					le = strings.TrimSuffix(v, `"`)
+				}
+			}
+			rest = after
+		}
+		v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		out[le] += v
 	}
-	return 0
+	return out
 }
 
 // statFields returns the fields of /proc/pid/stat after the command name.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +26,18 @@ type window struct {
 	ProcCPUus, MachineCPUus float64
 	// PostgreSQL's and ghz's CPU per request, µs.
 	PgCPUus, GhzCPUus float64
+	// The policy decisions inside the server during the window
+	// (patronfed_policy_decision_seconds): mean, and the upper bound of
+	// the histogram bucket holding the 99th percentile, µs.
+	DecisionMeanUS, DecisionP99BoundUS float64
+}
+
+// decisionStats reads the server's decision histogram: the sum of seconds,
+// the count, and cumulative counts by bucket bound.
+func decisionStats() (sum, count float64, buckets map[string]float64) {
+	const name = "patronfed_policy_decision_seconds"
+	url := "http://" + serveMetric + "/metrics"
+	return metric(url, name+"_sum"), metric(url, name+"_count"), metrics(url, name+"_bucket")
 }
 
 type getPatronResult struct {
@@ -57,6 +70,7 @@ const tickUS = 1e6 / 100 // USER_HZ = 100
 func (h *harness) measure(name, target string, pid int, g ghzRun) (window, error) {
 	g.Target = target
 	h.resetStatements()
+	ds0, dn0, db0 := decisionStats()
 	m0, p0, pg0 := machineTicks(), cpuTicks(pid), pgTicks(h.pg.Dir())
 	r, err := g.run(h.ctx, h.f.ghz)
 	if err != nil {
@@ -64,6 +78,7 @@ func (h *harness) measure(name, target string, pid int, g ghzRun) (window, error
 	}
 	h.dumpStatements(fmt.Sprintf("%s-c%d", name, g.Concurrency), r.Count)
 	m1, p1, pg1 := machineTicks(), cpuTicks(pid), pgTicks(h.pg.Dir())
+	ds1, dn1, db1 := decisionStats()
 	w := window{Server: name, Concurrency: g.Concurrency, Count: r.Count, RPS: r.RPS,
 		P50: r.pct(50), P90: r.pct(90), P99: r.pct(99), Errors: r.errors()}
 	if r.Count > 0 {
@@ -72,6 +87,10 @@ func (h *harness) measure(name, target string, pid int, g ghzRun) (window, error
 		w.PgCPUus = float64(pg1-pg0) * tickUS / float64(r.Count)
 		w.GhzCPUus = float64(r.CPU.Microseconds()) / float64(r.Count)
 	}
+	if n := dn1 - dn0; n > 0 && name == "patronfed" {
+		w.DecisionMeanUS = (ds1 - ds0) / n * 1e6
+		w.DecisionP99BoundUS = p99Bound(db0, db1, n)
+	}
 	if cut := r.cut(); cut > 0 {
 		h.logf("%s: %d requests cut off by ghz at the end of the window (not counted)", name, cut)
 	}
@@ -79,6 +98,22 @@ func (h *harness) measure(name, target string, pid int, g ghzRun) (window, error
 		h.logf("%s: %d errors: %v %v", name, w.Errors, r.Status, r.Errors)
 	}
 	return w, nil
+}
+
+// p99Bound is the smallest bucket bound (µs) under which 99 % of the n
+// observations between two scrapes of cumulative bucket counts fall.
+func p99Bound(before, after map[string]float64, n float64) float64 {
+	best := math.Inf(1)
+	for le, c := range after {
+		bound, err := strconv.ParseFloat(le, 64)
+		if err != nil {
+			continue
+		}
+		if c-before[le] >= 0.99*n && bound < best {
+			best = bound
+		}
+	}
+	return best * 1e6
 }
 
 // getPatron compares GetPatron — authenticated, policy-checked, audited —
@@ -137,10 +172,14 @@ func (h *harness) getPatron() error {
 	fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs bare baseline\n\n")
 	fmt.Fprintf(h.md, "ghz %s windows, %d rounds alternating, %d connections max; data: 5000 patron ids round-robin\n\n",
 		h.f.duration, h.f.rounds, h.f.connections)
-	fmt.Fprintf(h.md, "| server | c | requests | req/s | p50 | p90 | p99 | errors | CPU µs/req: server | PostgreSQL | ghz | machine |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(h.md, "| server | c | requests | req/s | p50 | p90 | p99 | errors | CPU µs/req: server | PostgreSQL | ghz | machine | decision in server: mean | p99 ≤ |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range res.Windows {
-		fmt.Fprintf(h.md, "| %s | %d | %d | %.0f | %s | %s | %s | %d | %.0f | %.0f | %.0f | %.0f |\n", w.Server, w.Concurrency, w.Count, w.RPS,
-			ms(w.P50), ms(w.P90), ms(w.P99), w.Errors, w.ProcCPUus, w.PgCPUus, w.GhzCPUus, w.MachineCPUus)
+		dec := "| – | –"
+		if w.DecisionMeanUS > 0 {
+			dec = fmt.Sprintf("| %.0f µs | %.0f µs", w.DecisionMeanUS, w.DecisionP99BoundUS)
+		}
+		fmt.Fprintf(h.md, "| %s | %d | %d | %.0f | %s | %s | %s | %d | %.0f | %.0f | %.0f | %.0f %s |\n", w.Server, w.Concurrency, w.Count, w.RPS,
+			ms(w.P50), ms(w.P90), ms(w.P99), w.Errors, w.ProcCPUus, w.PgCPUus, w.GhzCPUus, w.MachineCPUus, dec)
 	}
 	fmt.Fprintf(h.md, "\n| c | p50 ratio | p99 ratio | throughput ratio |\n|---|---|---|---|\n")
 	for _, c := range h.f.conc {

@@ -38,6 +38,8 @@ import (
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
 	"github.com/patronfed/patronfed/pglocal"
 	"github.com/patronfed/patronfed/pii"
+	"github.com/patronfed/patronfed/policy"
+	"github.com/patronfed/patronfed/policystore"
 	"github.com/patronfed/patronfed/store"
 )
 
@@ -211,6 +213,28 @@ func memTotal() string {
 	return "? RAM"
 }
 
+// activateBuiltin makes this tree's built-in policy the active one, as an
+// operator does after upgrading: a server stores a newer release's
+// built-in policy as a candidate and never activates it itself, so a
+// database seeded by an older tree would otherwise keep deciding with the
+// policy of that tree.
+func activateBuiltin(ctx context.Context, pool *pgxpool.Pool) error {
+	st := policystore.New(pool)
+	if err := st.EnsureBuiltin(ctx, time.Now()); err != nil {
+		return err
+	}
+	sum, err := policystore.Hash(policy.Builtin())
+	if err != nil {
+		return err
+	}
+	var v int64
+	if err := pool.QueryRow(ctx, `SELECT max(version) FROM policy_bundles WHERE sha256 = $1`, sum).Scan(&v); err != nil {
+		return fmt.Errorf("finding the built-in policy: %w", err)
+	}
+	_, err = st.Activate(ctx, v, policystore.Actor{Username: "loadrun"}, time.Now())
+	return err
+}
+
 // restartPG stops PostgreSQL and starts it again: the phases after it see
 // the shared buffers a restart leaves, refilled by autoprewarm (which the
 // bench cluster loads; see tuning). With empty, the list autoprewarm wrote
@@ -251,6 +275,9 @@ func (h *harness) prepareDB(name string) error {
 	}
 	defer pool.Close()
 	if _, err := pool.Exec(h.ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		return err
+	}
+	if err := activateBuiltin(h.ctx, pool); err != nil {
 		return err
 	}
 	var n int
