@@ -59,12 +59,20 @@ var cases = []struct {
 }{{"allow", allowIn, true}, {"deny", denyIn, false}}
 
 // timed runs op b.N times and reports the p50 and p99 of single calls.
-func timed(b *testing.B, op func() error) {
+func timed(b *testing.B, op func() error) { timedAfter(b, nil, op) }
+
+// timedAfter is timed with before run ahead of every call, untimed.
+func timedAfter(b *testing.B, before func(), op func() error) {
 	b.Helper()
 	lat := make([]time.Duration, 0, 1<<16)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
+		if before != nil {
+			b.StopTimer()
+			before()
+			b.StartTimer()
+		}
 		t := time.Now()
 		if err := op(); err != nil {
 			b.Fatal(err)
@@ -104,6 +112,31 @@ func BenchmarkEmbedded(b *testing.B) {
 			e := engine(b)
 			ctx := context.Background()
 			timed(b, func() error {
+				d, err := e.Decide(ctx, c.in)
+				if err != nil {
+					return err
+				}
+				return check(d, c.allow)
+			})
+		})
+	}
+}
+
+// BenchmarkEmbeddedColdCache: each decision after 32 MiB of other memory
+// was written, as in the server, where PostgreSQL, the load generator and
+// the gRPC stack run between two decisions on the same 2 cores and evict
+// the policy's data from the CPU caches (docs/performance.md, round 3).
+func BenchmarkEmbeddedColdCache(b *testing.B) {
+	other := make([]byte, 32<<20)
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			e := engine(b)
+			ctx := context.Background()
+			timedAfter(b, func() {
+				for i := 0; i < len(other); i += 64 {
+					other[i]++
+				}
+			}, func() error {
 				d, err := e.Decide(ctx, c.in)
 				if err != nil {
 					return err
