@@ -68,9 +68,13 @@ func (e *Engine) Swap(ctx context.Context, b Bundle) error {
 // result. On error the returned decision is a denial (still floored).
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	doc := inputDocs.Get().(*inputDoc)
+	// The document goes back to the pool only once the decision is decoded
+	// (a policy may return parts of its input; today decoding reads only
+	// strings and booleans, which are never modified, but that is an
+	// accident of the decoder).
+	defer inputDocs.Put(doc)
 	doc.set(&in)
 	t, err := eval(ctx, e.cur.Load(), doc.top)
-	inputDocs.Put(doc) // the evaluation is over: nothing refers to doc any more
 	if err != nil {
 		return Floor(in, Decision{Reasons: []string{"policy evaluation failed"}}), fmt.Errorf("policy: evaluating %s: %w", DecisionRef, err)
 	}
