@@ -260,3 +260,37 @@ func TestOneRunAtATime(t *testing.T) {
 		t.Error("the lock is still held after the run")
 	}
 }
+
+// A patron whose access or erasure request is pending is not anonymised
+// when the period runs out (the request is answered from the data, or by
+// the erasure); the first run after the request is closed anonymises.
+func TestPendingRightsRequestHoldsBackAnonymisation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	lib := w.library("AAA")
+	w.exec(`UPDATE library_settings SET archive_after_months = 6, anonymise_after_months = 9 WHERE library_id = $1`, lib)
+	asked, other := w.patron(lib, epoch), w.patron(lib, epoch)
+	var req string
+	w.scalar(&req, `INSERT INTO rights_requests (patron_id, library_id, kind, requested_by_kind, requested_at, due_at)
+		VALUES ($1, $2, 'access', 'patron', $3, $3::timestamptz + interval '30 days') RETURNING id::text`, asked, lib, months(9).Add(-24*time.Hour))
+	anonymised := func(p string) bool {
+		return w.count(`SELECT count(*) FROM patrons WHERE id = $1 AND anonymised_at IS NOT NULL`, p) == 1
+	}
+
+	w.clock.Set(months(9).Add(time.Hour))
+	r := w.run(retention.Options{})
+	if anonymised(asked) || !anonymised(other) {
+		t.Fatalf("after 9 months: patron with a pending request anonymised %v (want false), the other %v (want true)", anonymised(asked), anonymised(other))
+	}
+	var sb strings.Builder
+	if err := r.Write(&sb); err != nil || !strings.Contains(sb.String(), "a rights request of the patron is pending (access)") {
+		t.Errorf("report does not say why the patron was held back:\n%s", sb.String())
+	}
+
+	w.exec(`UPDATE rights_requests SET status = 'fulfilled', closed_at = $2, closed_by_kind = 'staff' WHERE id = $1`, req, months(9).Add(2*time.Hour))
+	w.clock.Set(months(9).Add(3 * time.Hour))
+	w.run(retention.Options{})
+	if !anonymised(asked) {
+		t.Error("patron not anonymised at the first run after the request was answered")
+	}
+}

@@ -278,12 +278,39 @@ func archive(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) (map[s
 	return nil, err
 }
 
+// pendingRightsRequests holds back the patrons among ids with an access or
+// erasure request still pending (§4.1, §4.2): the request is answered from
+// the patron's data, or by anonymising it with the erasure, by the home
+// library; retention anonymises the patron at its first run after that.
+func pendingRightsRequests(ctx context.Context, tx pgx.Tx, ids []string) (map[string]string, error) {
+	rows, err := tx.Query(ctx, `SELECT patron_id::text, kind FROM rights_requests
+		WHERE patron_id = ANY($1::uuid[]) AND status = 'pending' ORDER BY patron_id, kind`, ids)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]string{}
+	var id, kind string
+	_, err = pgx.ForEachRow(rows, []any{&id, &kind}, func() error {
+		if held[id] == "" {
+			held[id] = "a rights request of the patron is pending (" + kind + "); anonymised once the home library has answered it"
+		}
+		return nil
+	})
+	return held, err
+}
+
 // anonymise anonymises each patron under its own savepoint, so that one
 // patron the database refuses (say, a loan checked out a moment ago) is
 // held back instead of failing the batch.
 func anonymise(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) (map[string]string, error) {
-	failed := map[string]string{}
+	failed, err := pendingRightsRequests(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
+		if _, held := failed[id]; held {
+			continue
+		}
 		sp, err := tx.Begin(ctx)
 		if err != nil {
 			return nil, err
