@@ -2,16 +2,20 @@ package opacloans
 
 import (
 	"context"
+	"errors"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/patronfed/patronfed/circulation"
 	"github.com/patronfed/patronfed/clock"
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
 	"github.com/patronfed/patronfed/identity"
+	"github.com/patronfed/patronfed/patron"
 	"github.com/patronfed/patronfed/services/protoconv"
 	"github.com/patronfed/patronfed/store"
 )
@@ -50,6 +54,57 @@ func (s *Service) ListMyLoans(ctx context.Context, _ *pb.ListMyLoansRequest) (*p
 		out.Loans = append(out.Loans, protoconv.Loan(l, now, nil))
 	}
 	return out, nil
+}
+
+// errRenewedThenEnded answers a retried renewal whose loan has ended since
+// the first attempt renewed it.
+var errRenewedThenEnded = status.Error(codes.FailedPrecondition,
+	"this request was completed earlier and the loan has since ended")
+
+// RenewMyLoan implements pb.OpacLoanServiceServer: circulation.RenewLoan
+// for one of the caller's own active loans (another patron's loan is
+// NOT_FOUND, as if it did not exist).
+func (s *Service) RenewMyLoan(ctx context.Context, req *pb.RenewMyLoanRequest) (*pb.RenewMyLoanResponse, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := circulation.NewRequest(p.ID, req.GetRequestId(), "RenewMyLoan", req)
+	now := s.clock.Now()
+	var loan circulation.Loan
+	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		resultID, replay, err := r.Claim(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		id := req.GetLoanId()
+		if replay {
+			id = resultID
+		}
+		if loan, err = circulation.ActiveLoan(ctx, tx, id); err != nil {
+			if replay && errors.Is(err, circulation.ErrLoanNotFound) {
+				return errRenewedThenEnded
+			}
+			return err
+		}
+		if loan.PatronID != p.ID {
+			return circulation.ErrLoanNotFound
+		}
+		if replay {
+			return nil
+		}
+		if loan, err = circulation.RenewLoan(ctx, tx, loan.ID, "", now); err != nil {
+			return err
+		}
+		if err := patron.Touch(ctx, tx, p.ID, now); err != nil {
+			return err
+		}
+		return r.Done(ctx, tx, loan.ID)
+	})
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	return &pb.RenewMyLoanResponse{Loan: protoconv.Loan(loan, now, nil)}, nil
 }
 
 var outcomes = map[string]pb.HistoryOutcome{

@@ -208,6 +208,102 @@ func (x *ListMyLoansResponse) GetLoans() []*Loan {
 	return nil
 }
 
+type RenewMyLoanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LoanId        string                 `protobuf:"bytes,1,opt,name=loan_id,json=loanId,proto3" json:"loan_id,omitempty"`
+	RequestId     string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewMyLoanRequest) Reset() {
+	*x = RenewMyLoanRequest{}
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewMyLoanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewMyLoanRequest) ProtoMessage() {}
+
+func (x *RenewMyLoanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewMyLoanRequest.ProtoReflect.Descriptor instead.
+func (*RenewMyLoanRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RenewMyLoanRequest) GetLoanId() string {
+	if x != nil {
+		return x.LoanId
+	}
+	return ""
+}
+
+func (x *RenewMyLoanRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type RenewMyLoanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Loan          *Loan                  `protobuf:"bytes,1,opt,name=loan,proto3" json:"loan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewMyLoanResponse) Reset() {
+	*x = RenewMyLoanResponse{}
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewMyLoanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewMyLoanResponse) ProtoMessage() {}
+
+func (x *RenewMyLoanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewMyLoanResponse.ProtoReflect.Descriptor instead.
+func (*RenewMyLoanResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RenewMyLoanResponse) GetLoan() *Loan {
+	if x != nil {
+		return x.Loan
+	}
+	return nil
+}
+
 // HistoryEntry is a returned loan or a finished reservation.
 type HistoryEntry struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -226,7 +322,7 @@ type HistoryEntry struct {
 
 func (x *HistoryEntry) Reset() {
 	*x = HistoryEntry{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[2]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +334,7 @@ func (x *HistoryEntry) String() string {
 func (*HistoryEntry) ProtoMessage() {}
 
 func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[2]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +347,7 @@ func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
 func (*HistoryEntry) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{2}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HistoryEntry) GetId() string {
@@ -321,7 +417,7 @@ type ListMyHistoryRequest struct {
 
 func (x *ListMyHistoryRequest) Reset() {
 	*x = ListMyHistoryRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[3]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +429,7 @@ func (x *ListMyHistoryRequest) String() string {
 func (*ListMyHistoryRequest) ProtoMessage() {}
 
 func (x *ListMyHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[3]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +442,7 @@ func (x *ListMyHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListMyHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{3}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListMyHistoryRequest) GetPageSize() int32 {
@@ -374,7 +470,7 @@ type ListMyHistoryResponse struct {
 
 func (x *ListMyHistoryResponse) Reset() {
 	*x = ListMyHistoryResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +482,7 @@ func (x *ListMyHistoryResponse) String() string {
 func (*ListMyHistoryResponse) ProtoMessage() {}
 
 func (x *ListMyHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +495,7 @@ func (x *ListMyHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListMyHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{4}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListMyHistoryResponse) GetEntries() []*HistoryEntry {
@@ -424,7 +520,7 @@ type ClearMyHistoryRequest struct {
 
 func (x *ClearMyHistoryRequest) Reset() {
 	*x = ClearMyHistoryRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +532,7 @@ func (x *ClearMyHistoryRequest) String() string {
 func (*ClearMyHistoryRequest) ProtoMessage() {}
 
 func (x *ClearMyHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +545,7 @@ func (x *ClearMyHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearMyHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ClearMyHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{5}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{7}
 }
 
 type ClearMyHistoryResponse struct {
@@ -461,7 +557,7 @@ type ClearMyHistoryResponse struct {
 
 func (x *ClearMyHistoryResponse) Reset() {
 	*x = ClearMyHistoryResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -473,7 +569,7 @@ func (x *ClearMyHistoryResponse) String() string {
 func (*ClearMyHistoryResponse) ProtoMessage() {}
 
 func (x *ClearMyHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -486,7 +582,7 @@ func (x *ClearMyHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearMyHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ClearMyHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{6}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ClearMyHistoryResponse) GetDeletedCount() int32 {
@@ -505,7 +601,7 @@ type DeleteMyHistoryEntryRequest struct {
 
 func (x *DeleteMyHistoryEntryRequest) Reset() {
 	*x = DeleteMyHistoryEntryRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +613,7 @@ func (x *DeleteMyHistoryEntryRequest) String() string {
 func (*DeleteMyHistoryEntryRequest) ProtoMessage() {}
 
 func (x *DeleteMyHistoryEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +626,7 @@ func (x *DeleteMyHistoryEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMyHistoryEntryRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMyHistoryEntryRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{7}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteMyHistoryEntryRequest) GetEntryId() string {
@@ -548,7 +644,7 @@ type DeleteMyHistoryEntryResponse struct {
 
 func (x *DeleteMyHistoryEntryResponse) Reset() {
 	*x = DeleteMyHistoryEntryResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +656,7 @@ func (x *DeleteMyHistoryEntryResponse) String() string {
 func (*DeleteMyHistoryEntryResponse) ProtoMessage() {}
 
 func (x *DeleteMyHistoryEntryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +669,7 @@ func (x *DeleteMyHistoryEntryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMyHistoryEntryResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMyHistoryEntryResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{8}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{10}
 }
 
 type ListMyReservationsRequest struct {
@@ -584,7 +680,7 @@ type ListMyReservationsRequest struct {
 
 func (x *ListMyReservationsRequest) Reset() {
 	*x = ListMyReservationsRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +692,7 @@ func (x *ListMyReservationsRequest) String() string {
 func (*ListMyReservationsRequest) ProtoMessage() {}
 
 func (x *ListMyReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +705,7 @@ func (x *ListMyReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{9}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{11}
 }
 
 type ListMyReservationsResponse struct {
@@ -621,7 +717,7 @@ type ListMyReservationsResponse struct {
 
 func (x *ListMyReservationsResponse) Reset() {
 	*x = ListMyReservationsResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +729,7 @@ func (x *ListMyReservationsResponse) String() string {
 func (*ListMyReservationsResponse) ProtoMessage() {}
 
 func (x *ListMyReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +742,7 @@ func (x *ListMyReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{10}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListMyReservationsResponse) GetReservations() []*Reservation {
@@ -665,7 +761,7 @@ type CancelMyReservationRequest struct {
 
 func (x *CancelMyReservationRequest) Reset() {
 	*x = CancelMyReservationRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +773,7 @@ func (x *CancelMyReservationRequest) String() string {
 func (*CancelMyReservationRequest) ProtoMessage() {}
 
 func (x *CancelMyReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +786,7 @@ func (x *CancelMyReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMyReservationRequest.ProtoReflect.Descriptor instead.
 func (*CancelMyReservationRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{11}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelMyReservationRequest) GetReservationId() string {
@@ -708,7 +804,7 @@ type CancelMyReservationResponse struct {
 
 func (x *CancelMyReservationResponse) Reset() {
 	*x = CancelMyReservationResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +816,7 @@ func (x *CancelMyReservationResponse) String() string {
 func (*CancelMyReservationResponse) ProtoMessage() {}
 
 func (x *CancelMyReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +829,7 @@ func (x *CancelMyReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMyReservationResponse.ProtoReflect.Descriptor instead.
 func (*CancelMyReservationResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{12}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{14}
 }
 
 type ListMyFeesRequest struct {
@@ -744,7 +840,7 @@ type ListMyFeesRequest struct {
 
 func (x *ListMyFeesRequest) Reset() {
 	*x = ListMyFeesRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +852,7 @@ func (x *ListMyFeesRequest) String() string {
 func (*ListMyFeesRequest) ProtoMessage() {}
 
 func (x *ListMyFeesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +865,7 @@ func (x *ListMyFeesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyFeesRequest.ProtoReflect.Descriptor instead.
 func (*ListMyFeesRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{13}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{15}
 }
 
 type ListMyFeesResponse struct {
@@ -783,7 +879,7 @@ type ListMyFeesResponse struct {
 
 func (x *ListMyFeesResponse) Reset() {
 	*x = ListMyFeesResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +891,7 @@ func (x *ListMyFeesResponse) String() string {
 func (*ListMyFeesResponse) ProtoMessage() {}
 
 func (x *ListMyFeesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +904,7 @@ func (x *ListMyFeesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyFeesResponse.ProtoReflect.Descriptor instead.
 func (*ListMyFeesResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{14}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMyFeesResponse) GetFees() []*Fee {
@@ -839,7 +935,13 @@ const file_patronfed_v1_opac_loan_proto_rawDesc = "" +
 	"\x1cpatronfed/v1/opac_loan.proto\x12\fpatronfed.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epatronfed/v1/circulation.proto\"\x14\n" +
 	"\x12ListMyLoansRequest\"?\n" +
 	"\x13ListMyLoansResponse\x12(\n" +
-	"\x05loans\x18\x01 \x03(\v2\x12.patronfed.v1.LoanR\x05loans\"\xd4\x02\n" +
+	"\x05loans\x18\x01 \x03(\v2\x12.patronfed.v1.LoanR\x05loans\"`\n" +
+	"\x12RenewMyLoanRequest\x12!\n" +
+	"\aloan_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06loanId\x12'\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\"=\n" +
+	"\x13RenewMyLoanResponse\x12&\n" +
+	"\x04loan\x18\x01 \x01(\v2\x12.patronfed.v1.LoanR\x04loan\"\xd4\x02\n" +
 	"\fHistoryEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1e.patronfed.v1.HistoryEntryKindR\x04kind\x126\n" +
@@ -884,9 +986,10 @@ const file_patronfed_v1_opac_loan_proto_rawDesc = "" +
 	"\x18HISTORY_OUTCOME_RETURNED\x10\x01\x12\x1d\n" +
 	"\x19HISTORY_OUTCOME_FULFILLED\x10\x02\x12\x1d\n" +
 	"\x19HISTORY_OUTCOME_CANCELLED\x10\x03\x12\x1b\n" +
-	"\x17HISTORY_OUTCOME_EXPIRED\x10\x042\x87\a\n" +
+	"\x17HISTORY_OUTCOME_EXPIRED\x10\x042\x84\b\n" +
 	"\x0fOpacLoanService\x12h\n" +
-	"\vListMyLoans\x12 .patronfed.v1.ListMyLoansRequest\x1a!.patronfed.v1.ListMyLoansResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/me/loans\x12p\n" +
+	"\vListMyLoans\x12 .patronfed.v1.ListMyLoansRequest\x1a!.patronfed.v1.ListMyLoansResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/me/loans\x12{\n" +
+	"\vRenewMyLoan\x12 .patronfed.v1.RenewMyLoanRequest\x1a!.patronfed.v1.RenewMyLoanResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/me/loans/{loan_id}:renew\x12p\n" +
 	"\rListMyHistory\x12\".patronfed.v1.ListMyHistoryRequest\x1a#.patronfed.v1.ListMyHistoryResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/me/history\x12s\n" +
 	"\x0eClearMyHistory\x12#.patronfed.v1.ClearMyHistoryRequest\x1a$.patronfed.v1.ClearMyHistoryResponse\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/v1/me/history\x12\x90\x01\n" +
 	"\x14DeleteMyHistoryEntry\x12).patronfed.v1.DeleteMyHistoryEntryRequest\x1a*.patronfed.v1.DeleteMyHistoryEntryResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/me/history/{entry_id}\x12\x84\x01\n" +
@@ -908,62 +1011,67 @@ func file_patronfed_v1_opac_loan_proto_rawDescGZIP() []byte {
 }
 
 var file_patronfed_v1_opac_loan_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_patronfed_v1_opac_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_patronfed_v1_opac_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_patronfed_v1_opac_loan_proto_goTypes = []any{
 	(HistoryEntryKind)(0),                // 0: patronfed.v1.HistoryEntryKind
 	(HistoryOutcome)(0),                  // 1: patronfed.v1.HistoryOutcome
 	(*ListMyLoansRequest)(nil),           // 2: patronfed.v1.ListMyLoansRequest
 	(*ListMyLoansResponse)(nil),          // 3: patronfed.v1.ListMyLoansResponse
-	(*HistoryEntry)(nil),                 // 4: patronfed.v1.HistoryEntry
-	(*ListMyHistoryRequest)(nil),         // 5: patronfed.v1.ListMyHistoryRequest
-	(*ListMyHistoryResponse)(nil),        // 6: patronfed.v1.ListMyHistoryResponse
-	(*ClearMyHistoryRequest)(nil),        // 7: patronfed.v1.ClearMyHistoryRequest
-	(*ClearMyHistoryResponse)(nil),       // 8: patronfed.v1.ClearMyHistoryResponse
-	(*DeleteMyHistoryEntryRequest)(nil),  // 9: patronfed.v1.DeleteMyHistoryEntryRequest
-	(*DeleteMyHistoryEntryResponse)(nil), // 10: patronfed.v1.DeleteMyHistoryEntryResponse
-	(*ListMyReservationsRequest)(nil),    // 11: patronfed.v1.ListMyReservationsRequest
-	(*ListMyReservationsResponse)(nil),   // 12: patronfed.v1.ListMyReservationsResponse
-	(*CancelMyReservationRequest)(nil),   // 13: patronfed.v1.CancelMyReservationRequest
-	(*CancelMyReservationResponse)(nil),  // 14: patronfed.v1.CancelMyReservationResponse
-	(*ListMyFeesRequest)(nil),            // 15: patronfed.v1.ListMyFeesRequest
-	(*ListMyFeesResponse)(nil),           // 16: patronfed.v1.ListMyFeesResponse
-	(*Loan)(nil),                         // 17: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),        // 18: google.protobuf.Timestamp
-	(*Reservation)(nil),                  // 19: patronfed.v1.Reservation
-	(*Fee)(nil),                          // 20: patronfed.v1.Fee
-	(*Notice)(nil),                       // 21: patronfed.v1.Notice
-	(*Debts)(nil),                        // 22: patronfed.v1.Debts
+	(*RenewMyLoanRequest)(nil),           // 4: patronfed.v1.RenewMyLoanRequest
+	(*RenewMyLoanResponse)(nil),          // 5: patronfed.v1.RenewMyLoanResponse
+	(*HistoryEntry)(nil),                 // 6: patronfed.v1.HistoryEntry
+	(*ListMyHistoryRequest)(nil),         // 7: patronfed.v1.ListMyHistoryRequest
+	(*ListMyHistoryResponse)(nil),        // 8: patronfed.v1.ListMyHistoryResponse
+	(*ClearMyHistoryRequest)(nil),        // 9: patronfed.v1.ClearMyHistoryRequest
+	(*ClearMyHistoryResponse)(nil),       // 10: patronfed.v1.ClearMyHistoryResponse
+	(*DeleteMyHistoryEntryRequest)(nil),  // 11: patronfed.v1.DeleteMyHistoryEntryRequest
+	(*DeleteMyHistoryEntryResponse)(nil), // 12: patronfed.v1.DeleteMyHistoryEntryResponse
+	(*ListMyReservationsRequest)(nil),    // 13: patronfed.v1.ListMyReservationsRequest
+	(*ListMyReservationsResponse)(nil),   // 14: patronfed.v1.ListMyReservationsResponse
+	(*CancelMyReservationRequest)(nil),   // 15: patronfed.v1.CancelMyReservationRequest
+	(*CancelMyReservationResponse)(nil),  // 16: patronfed.v1.CancelMyReservationResponse
+	(*ListMyFeesRequest)(nil),            // 17: patronfed.v1.ListMyFeesRequest
+	(*ListMyFeesResponse)(nil),           // 18: patronfed.v1.ListMyFeesResponse
+	(*Loan)(nil),                         // 19: patronfed.v1.Loan
+	(*timestamppb.Timestamp)(nil),        // 20: google.protobuf.Timestamp
+	(*Reservation)(nil),                  // 21: patronfed.v1.Reservation
+	(*Fee)(nil),                          // 22: patronfed.v1.Fee
+	(*Notice)(nil),                       // 23: patronfed.v1.Notice
+	(*Debts)(nil),                        // 24: patronfed.v1.Debts
 }
 var file_patronfed_v1_opac_loan_proto_depIdxs = []int32{
-	17, // 0: patronfed.v1.ListMyLoansResponse.loans:type_name -> patronfed.v1.Loan
-	0,  // 1: patronfed.v1.HistoryEntry.kind:type_name -> patronfed.v1.HistoryEntryKind
-	1,  // 2: patronfed.v1.HistoryEntry.outcome:type_name -> patronfed.v1.HistoryOutcome
-	18, // 3: patronfed.v1.HistoryEntry.start_time:type_name -> google.protobuf.Timestamp
-	18, // 4: patronfed.v1.HistoryEntry.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 5: patronfed.v1.ListMyHistoryResponse.entries:type_name -> patronfed.v1.HistoryEntry
-	19, // 6: patronfed.v1.ListMyReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	20, // 7: patronfed.v1.ListMyFeesResponse.fees:type_name -> patronfed.v1.Fee
-	21, // 8: patronfed.v1.ListMyFeesResponse.notices:type_name -> patronfed.v1.Notice
-	22, // 9: patronfed.v1.ListMyFeesResponse.debts:type_name -> patronfed.v1.Debts
-	2,  // 10: patronfed.v1.OpacLoanService.ListMyLoans:input_type -> patronfed.v1.ListMyLoansRequest
-	5,  // 11: patronfed.v1.OpacLoanService.ListMyHistory:input_type -> patronfed.v1.ListMyHistoryRequest
-	7,  // 12: patronfed.v1.OpacLoanService.ClearMyHistory:input_type -> patronfed.v1.ClearMyHistoryRequest
-	9,  // 13: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:input_type -> patronfed.v1.DeleteMyHistoryEntryRequest
-	11, // 14: patronfed.v1.OpacLoanService.ListMyReservations:input_type -> patronfed.v1.ListMyReservationsRequest
-	13, // 15: patronfed.v1.OpacLoanService.CancelMyReservation:input_type -> patronfed.v1.CancelMyReservationRequest
-	15, // 16: patronfed.v1.OpacLoanService.ListMyFees:input_type -> patronfed.v1.ListMyFeesRequest
-	3,  // 17: patronfed.v1.OpacLoanService.ListMyLoans:output_type -> patronfed.v1.ListMyLoansResponse
-	6,  // 18: patronfed.v1.OpacLoanService.ListMyHistory:output_type -> patronfed.v1.ListMyHistoryResponse
-	8,  // 19: patronfed.v1.OpacLoanService.ClearMyHistory:output_type -> patronfed.v1.ClearMyHistoryResponse
-	10, // 20: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:output_type -> patronfed.v1.DeleteMyHistoryEntryResponse
-	12, // 21: patronfed.v1.OpacLoanService.ListMyReservations:output_type -> patronfed.v1.ListMyReservationsResponse
-	14, // 22: patronfed.v1.OpacLoanService.CancelMyReservation:output_type -> patronfed.v1.CancelMyReservationResponse
-	16, // 23: patronfed.v1.OpacLoanService.ListMyFees:output_type -> patronfed.v1.ListMyFeesResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	19, // 0: patronfed.v1.ListMyLoansResponse.loans:type_name -> patronfed.v1.Loan
+	19, // 1: patronfed.v1.RenewMyLoanResponse.loan:type_name -> patronfed.v1.Loan
+	0,  // 2: patronfed.v1.HistoryEntry.kind:type_name -> patronfed.v1.HistoryEntryKind
+	1,  // 3: patronfed.v1.HistoryEntry.outcome:type_name -> patronfed.v1.HistoryOutcome
+	20, // 4: patronfed.v1.HistoryEntry.start_time:type_name -> google.protobuf.Timestamp
+	20, // 5: patronfed.v1.HistoryEntry.end_time:type_name -> google.protobuf.Timestamp
+	6,  // 6: patronfed.v1.ListMyHistoryResponse.entries:type_name -> patronfed.v1.HistoryEntry
+	21, // 7: patronfed.v1.ListMyReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	22, // 8: patronfed.v1.ListMyFeesResponse.fees:type_name -> patronfed.v1.Fee
+	23, // 9: patronfed.v1.ListMyFeesResponse.notices:type_name -> patronfed.v1.Notice
+	24, // 10: patronfed.v1.ListMyFeesResponse.debts:type_name -> patronfed.v1.Debts
+	2,  // 11: patronfed.v1.OpacLoanService.ListMyLoans:input_type -> patronfed.v1.ListMyLoansRequest
+	4,  // 12: patronfed.v1.OpacLoanService.RenewMyLoan:input_type -> patronfed.v1.RenewMyLoanRequest
+	7,  // 13: patronfed.v1.OpacLoanService.ListMyHistory:input_type -> patronfed.v1.ListMyHistoryRequest
+	9,  // 14: patronfed.v1.OpacLoanService.ClearMyHistory:input_type -> patronfed.v1.ClearMyHistoryRequest
+	11, // 15: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:input_type -> patronfed.v1.DeleteMyHistoryEntryRequest
+	13, // 16: patronfed.v1.OpacLoanService.ListMyReservations:input_type -> patronfed.v1.ListMyReservationsRequest
+	15, // 17: patronfed.v1.OpacLoanService.CancelMyReservation:input_type -> patronfed.v1.CancelMyReservationRequest
+	17, // 18: patronfed.v1.OpacLoanService.ListMyFees:input_type -> patronfed.v1.ListMyFeesRequest
+	3,  // 19: patronfed.v1.OpacLoanService.ListMyLoans:output_type -> patronfed.v1.ListMyLoansResponse
+	5,  // 20: patronfed.v1.OpacLoanService.RenewMyLoan:output_type -> patronfed.v1.RenewMyLoanResponse
+	8,  // 21: patronfed.v1.OpacLoanService.ListMyHistory:output_type -> patronfed.v1.ListMyHistoryResponse
+	10, // 22: patronfed.v1.OpacLoanService.ClearMyHistory:output_type -> patronfed.v1.ClearMyHistoryResponse
+	12, // 23: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:output_type -> patronfed.v1.DeleteMyHistoryEntryResponse
+	14, // 24: patronfed.v1.OpacLoanService.ListMyReservations:output_type -> patronfed.v1.ListMyReservationsResponse
+	16, // 25: patronfed.v1.OpacLoanService.CancelMyReservation:output_type -> patronfed.v1.CancelMyReservationResponse
+	18, // 26: patronfed.v1.OpacLoanService.ListMyFees:output_type -> patronfed.v1.ListMyFeesResponse
+	19, // [19:27] is the sub-list for method output_type
+	11, // [11:19] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_opac_loan_proto_init() }
@@ -978,7 +1086,7 @@ func file_patronfed_v1_opac_loan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_opac_loan_proto_rawDesc), len(file_patronfed_v1_opac_loan_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,51 @@ func local_request_OpacLoanService_ListMyLoans_0(ctx context.Context, marshaler 
 	return msg, metadata, err
 }
 
+func request_OpacLoanService_RenewMyLoan_0(ctx context.Context, marshaler runtime.Marshaler, client OpacLoanServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq RenewMyLoanRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["loan_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "loan_id")
+	}
+	protoReq.LoanId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "loan_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.RenewMyLoan(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_OpacLoanService_RenewMyLoan_0(ctx context.Context, marshaler runtime.Marshaler, server OpacLoanServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq RenewMyLoanRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["loan_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "loan_id")
+	}
+	protoReq.LoanId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "loan_id", err)
+	}
+	msg, err := server.RenewMyLoan(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_OpacLoanService_ListMyHistory_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_OpacLoanService_ListMyHistory_0(ctx context.Context, marshaler runtime.Marshaler, client OpacLoanServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -264,6 +309,26 @@ func RegisterOpacLoanServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 		}
 		forward_OpacLoanService_ListMyLoans_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_OpacLoanService_RenewMyLoan_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/patronfed.v1.OpacLoanService/RenewMyLoan", runtime.WithHTTPPathPattern("/v1/me/loans/{loan_id}:renew"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_OpacLoanService_RenewMyLoan_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpacLoanService_RenewMyLoan_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_OpacLoanService_ListMyHistory_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -441,6 +506,23 @@ func RegisterOpacLoanServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_OpacLoanService_ListMyLoans_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_OpacLoanService_RenewMyLoan_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/patronfed.v1.OpacLoanService/RenewMyLoan", runtime.WithHTTPPathPattern("/v1/me/loans/{loan_id}:renew"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_OpacLoanService_RenewMyLoan_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpacLoanService_RenewMyLoan_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_OpacLoanService_ListMyHistory_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -548,6 +630,7 @@ func RegisterOpacLoanServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 
 var (
 	pattern_OpacLoanService_ListMyLoans_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "loans"}, ""))
+	pattern_OpacLoanService_RenewMyLoan_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "me", "loans", "loan_id"}, "renew"))
 	pattern_OpacLoanService_ListMyHistory_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "history"}, ""))
 	pattern_OpacLoanService_ClearMyHistory_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "history"}, ""))
 	pattern_OpacLoanService_DeleteMyHistoryEntry_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "me", "history", "entry_id"}, ""))
@@ -558,6 +641,7 @@ var (
 
 var (
 	forward_OpacLoanService_ListMyLoans_0          = runtime.ForwardResponseMessage
+	forward_OpacLoanService_RenewMyLoan_0          = runtime.ForwardResponseMessage
 	forward_OpacLoanService_ListMyHistory_0        = runtime.ForwardResponseMessage
 	forward_OpacLoanService_ClearMyHistory_0       = runtime.ForwardResponseMessage
 	forward_OpacLoanService_DeleteMyHistoryEntry_0 = runtime.ForwardResponseMessage

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	OpacLoanService_ListMyLoans_FullMethodName          = "/patronfed.v1.OpacLoanService/ListMyLoans"
+	OpacLoanService_RenewMyLoan_FullMethodName          = "/patronfed.v1.OpacLoanService/RenewMyLoan"
 	OpacLoanService_ListMyHistory_FullMethodName        = "/patronfed.v1.OpacLoanService/ListMyHistory"
 	OpacLoanService_ClearMyHistory_FullMethodName       = "/patronfed.v1.OpacLoanService/ClearMyHistory"
 	OpacLoanService_DeleteMyHistoryEntry_FullMethodName = "/patronfed.v1.OpacLoanService/DeleteMyHistoryEntry"
@@ -39,6 +40,12 @@ const (
 // detached from the title.
 type OpacLoanServiceClient interface {
 	ListMyLoans(ctx context.Context, in *ListMyLoansRequest, opts ...grpc.CallOption) (*ListMyLoansResponse, error)
+	// RenewMyLoan renews one of the patron's active loans under the lending
+	// library's rules: not past its renewal limit, not while another patron
+	// has reserved the item, not while the patron is blocked (overdue items,
+	// unpaid fees over the limit, a suspension); FAILED_PRECONDITION says
+	// which. A retry with the same request_id returns the first answer.
+	RenewMyLoan(ctx context.Context, in *RenewMyLoanRequest, opts ...grpc.CallOption) (*RenewMyLoanResponse, error)
 	ListMyHistory(ctx context.Context, in *ListMyHistoryRequest, opts ...grpc.CallOption) (*ListMyHistoryResponse, error)
 	// ClearMyHistory deletes every history entry (returned loans, finished
 	// reservations).
@@ -63,6 +70,16 @@ func (c *opacLoanServiceClient) ListMyLoans(ctx context.Context, in *ListMyLoans
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListMyLoansResponse)
 	err := c.cc.Invoke(ctx, OpacLoanService_ListMyLoans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *opacLoanServiceClient) RenewMyLoan(ctx context.Context, in *RenewMyLoanRequest, opts ...grpc.CallOption) (*RenewMyLoanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewMyLoanResponse)
+	err := c.cc.Invoke(ctx, OpacLoanService_RenewMyLoan_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +157,12 @@ func (c *opacLoanServiceClient) ListMyFees(ctx context.Context, in *ListMyFeesRe
 // detached from the title.
 type OpacLoanServiceServer interface {
 	ListMyLoans(context.Context, *ListMyLoansRequest) (*ListMyLoansResponse, error)
+	// RenewMyLoan renews one of the patron's active loans under the lending
+	// library's rules: not past its renewal limit, not while another patron
+	// has reserved the item, not while the patron is blocked (overdue items,
+	// unpaid fees over the limit, a suspension); FAILED_PRECONDITION says
+	// which. A retry with the same request_id returns the first answer.
+	RenewMyLoan(context.Context, *RenewMyLoanRequest) (*RenewMyLoanResponse, error)
 	ListMyHistory(context.Context, *ListMyHistoryRequest) (*ListMyHistoryResponse, error)
 	// ClearMyHistory deletes every history entry (returned loans, finished
 	// reservations).
@@ -162,6 +185,9 @@ type UnimplementedOpacLoanServiceServer struct{}
 
 func (UnimplementedOpacLoanServiceServer) ListMyLoans(context.Context, *ListMyLoansRequest) (*ListMyLoansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMyLoans not implemented")
+}
+func (UnimplementedOpacLoanServiceServer) RenewMyLoan(context.Context, *RenewMyLoanRequest) (*RenewMyLoanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewMyLoan not implemented")
 }
 func (UnimplementedOpacLoanServiceServer) ListMyHistory(context.Context, *ListMyHistoryRequest) (*ListMyHistoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMyHistory not implemented")
@@ -216,6 +242,24 @@ func _OpacLoanService_ListMyLoans_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(OpacLoanServiceServer).ListMyLoans(ctx, req.(*ListMyLoansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OpacLoanService_RenewMyLoan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewMyLoanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpacLoanServiceServer).RenewMyLoan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OpacLoanService_RenewMyLoan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpacLoanServiceServer).RenewMyLoan(ctx, req.(*RenewMyLoanRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -338,6 +382,10 @@ var OpacLoanService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListMyLoans",
 			Handler:    _OpacLoanService_ListMyLoans_Handler,
+		},
+		{
+			MethodName: "RenewMyLoan",
+			Handler:    _OpacLoanService_RenewMyLoan_Handler,
 		},
 		{
 			MethodName: "ListMyHistory",
