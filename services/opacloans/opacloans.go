@@ -3,6 +3,8 @@ package opacloans
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
@@ -105,6 +107,87 @@ func (s *Service) RenewMyLoan(ctx context.Context, req *pb.RenewMyLoanRequest) (
 		return nil, store.Status(err)
 	}
 	return &pb.RenewMyLoanResponse{Loan: protoconv.Loan(loan, now, nil)}, nil
+}
+
+// errPickupCannotLend refuses a pickup library that cannot lend to the
+// patron.
+var errPickupCannotLend = status.Error(codes.FailedPrecondition,
+	"the pickup library cannot lend to you: choose your home library or a library you share your data with")
+
+// PlaceMyReservation implements pb.OpacLoanServiceServer:
+// circulation.PlaceReservation for the caller, at a pickup library that
+// can lend to them (pickupLibrary).
+func (s *Service) PlaceMyReservation(ctx context.Context, req *pb.PlaceMyReservationRequest) (*pb.PlaceMyReservationResponse, error) {
+	p, err := identity.RequirePatron(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := circulation.NewRequest(p.ID, req.GetRequestId(), "PlaceMyReservation", req)
+	now := s.clock.Now()
+	var res circulation.Reservation
+	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		resultID, replay, err := r.Claim(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		if replay {
+			if res, err = circulation.ActiveReservation(ctx, tx, resultID); errors.Is(err, circulation.ErrReservationGone) {
+				return errPlacedThenEnded
+			}
+			return err
+		}
+		item, err := circulation.ItemByBarcode(ctx, tx, req.GetItemBarcode())
+		if err != nil {
+			return err
+		}
+		pickup, err := pickupLibrary(ctx, tx, p.ID, req.GetPickupLibraryId(), item.OwningLibraryID)
+		if err != nil {
+			return err
+		}
+		if res, err = circulation.PlaceReservation(ctx, tx, p.ID, pickup, item.Barcode, time.Time{}, now); err != nil {
+			return err
+		}
+		if err := patron.Touch(ctx, tx, p.ID, now); err != nil {
+			return err
+		}
+		return r.Done(ctx, tx, res.ID)
+	})
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	return &pb.PlaceMyReservationResponse{Reservation: protoconv.Reservation(res, nil)}, nil
+}
+
+// errPlacedThenEnded answers a retried reservation that has ended since.
+var errPlacedThenEnded = status.Error(codes.FailedPrecondition,
+	"this request was completed earlier and the reservation has since ended")
+
+// pickupLibrary is the pickup library for a reservation by patronID:
+// requested if given, else the item's owning library, else the home
+// library; it must be the home library or one the patron shares data with.
+// That is the relation the built-in policy's loan.checkout grant needs, so
+// the pickup library can lend the item (its checkout still goes through
+// the active policy at the desk), and no library without the patron's
+// consent learns of the reservation.
+func pickupLibrary(ctx context.Context, tx pgx.Tx, patronID, requested, owning string) (string, error) {
+	var home string
+	var consented []string
+	if err := tx.QueryRow(ctx, `SELECT home_library_id::text,
+		  ARRAY(SELECT library_id::text FROM consents WHERE patron_id = p.id)
+		FROM patrons p WHERE id = $1`, patronID).Scan(&home, &consented); err != nil {
+		return "", err
+	}
+	can := func(lib string) bool { return lib == home || slices.Contains(consented, lib) }
+	switch {
+	case requested != "" && can(requested):
+		return requested, nil
+	case requested != "":
+		return "", errPickupCannotLend
+	case can(owning):
+		return owning, nil
+	default:
+		return home, nil
+	}
 }
 
 var outcomes = map[string]pb.HistoryOutcome{

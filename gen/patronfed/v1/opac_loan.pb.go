@@ -304,6 +304,110 @@ func (x *RenewMyLoanResponse) GetLoan() *Loan {
 	return nil
 }
 
+type PlaceMyReservationRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	RequestId       string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ItemBarcode     string                 `protobuf:"bytes,2,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
+	PickupLibraryId string                 `protobuf:"bytes,3,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PlaceMyReservationRequest) Reset() {
+	*x = PlaceMyReservationRequest{}
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceMyReservationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceMyReservationRequest) ProtoMessage() {}
+
+func (x *PlaceMyReservationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceMyReservationRequest.ProtoReflect.Descriptor instead.
+func (*PlaceMyReservationRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PlaceMyReservationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *PlaceMyReservationRequest) GetItemBarcode() string {
+	if x != nil {
+		return x.ItemBarcode
+	}
+	return ""
+}
+
+func (x *PlaceMyReservationRequest) GetPickupLibraryId() string {
+	if x != nil {
+		return x.PickupLibraryId
+	}
+	return ""
+}
+
+type PlaceMyReservationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reservation   *Reservation           `protobuf:"bytes,1,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceMyReservationResponse) Reset() {
+	*x = PlaceMyReservationResponse{}
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceMyReservationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceMyReservationResponse) ProtoMessage() {}
+
+func (x *PlaceMyReservationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceMyReservationResponse.ProtoReflect.Descriptor instead.
+func (*PlaceMyReservationResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PlaceMyReservationResponse) GetReservation() *Reservation {
+	if x != nil {
+		return x.Reservation
+	}
+	return nil
+}
+
 // HistoryEntry is a returned loan or a finished reservation.
 type HistoryEntry struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -322,7 +426,7 @@ type HistoryEntry struct {
 
 func (x *HistoryEntry) Reset() {
 	*x = HistoryEntry{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +438,7 @@ func (x *HistoryEntry) String() string {
 func (*HistoryEntry) ProtoMessage() {}
 
 func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[4]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +451,7 @@ func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
 func (*HistoryEntry) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{4}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HistoryEntry) GetId() string {
@@ -417,7 +521,7 @@ type ListMyHistoryRequest struct {
 
 func (x *ListMyHistoryRequest) Reset() {
 	*x = ListMyHistoryRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +533,7 @@ func (x *ListMyHistoryRequest) String() string {
 func (*ListMyHistoryRequest) ProtoMessage() {}
 
 func (x *ListMyHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[5]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +546,7 @@ func (x *ListMyHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListMyHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{5}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListMyHistoryRequest) GetPageSize() int32 {
@@ -470,7 +574,7 @@ type ListMyHistoryResponse struct {
 
 func (x *ListMyHistoryResponse) Reset() {
 	*x = ListMyHistoryResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +586,7 @@ func (x *ListMyHistoryResponse) String() string {
 func (*ListMyHistoryResponse) ProtoMessage() {}
 
 func (x *ListMyHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[6]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +599,7 @@ func (x *ListMyHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListMyHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{6}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListMyHistoryResponse) GetEntries() []*HistoryEntry {
@@ -520,7 +624,7 @@ type ClearMyHistoryRequest struct {
 
 func (x *ClearMyHistoryRequest) Reset() {
 	*x = ClearMyHistoryRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +636,7 @@ func (x *ClearMyHistoryRequest) String() string {
 func (*ClearMyHistoryRequest) ProtoMessage() {}
 
 func (x *ClearMyHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[7]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +649,7 @@ func (x *ClearMyHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearMyHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ClearMyHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{7}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{9}
 }
 
 type ClearMyHistoryResponse struct {
@@ -557,7 +661,7 @@ type ClearMyHistoryResponse struct {
 
 func (x *ClearMyHistoryResponse) Reset() {
 	*x = ClearMyHistoryResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +673,7 @@ func (x *ClearMyHistoryResponse) String() string {
 func (*ClearMyHistoryResponse) ProtoMessage() {}
 
 func (x *ClearMyHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[8]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +686,7 @@ func (x *ClearMyHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearMyHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ClearMyHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{8}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ClearMyHistoryResponse) GetDeletedCount() int32 {
@@ -601,7 +705,7 @@ type DeleteMyHistoryEntryRequest struct {
 
 func (x *DeleteMyHistoryEntryRequest) Reset() {
 	*x = DeleteMyHistoryEntryRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +717,7 @@ func (x *DeleteMyHistoryEntryRequest) String() string {
 func (*DeleteMyHistoryEntryRequest) ProtoMessage() {}
 
 func (x *DeleteMyHistoryEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[9]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +730,7 @@ func (x *DeleteMyHistoryEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMyHistoryEntryRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMyHistoryEntryRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{9}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteMyHistoryEntryRequest) GetEntryId() string {
@@ -644,7 +748,7 @@ type DeleteMyHistoryEntryResponse struct {
 
 func (x *DeleteMyHistoryEntryResponse) Reset() {
 	*x = DeleteMyHistoryEntryResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +760,7 @@ func (x *DeleteMyHistoryEntryResponse) String() string {
 func (*DeleteMyHistoryEntryResponse) ProtoMessage() {}
 
 func (x *DeleteMyHistoryEntryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[10]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +773,7 @@ func (x *DeleteMyHistoryEntryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMyHistoryEntryResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMyHistoryEntryResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{10}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{12}
 }
 
 type ListMyReservationsRequest struct {
@@ -680,7 +784,7 @@ type ListMyReservationsRequest struct {
 
 func (x *ListMyReservationsRequest) Reset() {
 	*x = ListMyReservationsRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +796,7 @@ func (x *ListMyReservationsRequest) String() string {
 func (*ListMyReservationsRequest) ProtoMessage() {}
 
 func (x *ListMyReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[11]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +809,7 @@ func (x *ListMyReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{11}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{13}
 }
 
 type ListMyReservationsResponse struct {
@@ -717,7 +821,7 @@ type ListMyReservationsResponse struct {
 
 func (x *ListMyReservationsResponse) Reset() {
 	*x = ListMyReservationsResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +833,7 @@ func (x *ListMyReservationsResponse) String() string {
 func (*ListMyReservationsResponse) ProtoMessage() {}
 
 func (x *ListMyReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[12]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +846,7 @@ func (x *ListMyReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{12}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListMyReservationsResponse) GetReservations() []*Reservation {
@@ -761,7 +865,7 @@ type CancelMyReservationRequest struct {
 
 func (x *CancelMyReservationRequest) Reset() {
 	*x = CancelMyReservationRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +877,7 @@ func (x *CancelMyReservationRequest) String() string {
 func (*CancelMyReservationRequest) ProtoMessage() {}
 
 func (x *CancelMyReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[13]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +890,7 @@ func (x *CancelMyReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMyReservationRequest.ProtoReflect.Descriptor instead.
 func (*CancelMyReservationRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{13}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelMyReservationRequest) GetReservationId() string {
@@ -804,7 +908,7 @@ type CancelMyReservationResponse struct {
 
 func (x *CancelMyReservationResponse) Reset() {
 	*x = CancelMyReservationResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +920,7 @@ func (x *CancelMyReservationResponse) String() string {
 func (*CancelMyReservationResponse) ProtoMessage() {}
 
 func (x *CancelMyReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[14]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +933,7 @@ func (x *CancelMyReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMyReservationResponse.ProtoReflect.Descriptor instead.
 func (*CancelMyReservationResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{14}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{16}
 }
 
 type ListMyFeesRequest struct {
@@ -840,7 +944,7 @@ type ListMyFeesRequest struct {
 
 func (x *ListMyFeesRequest) Reset() {
 	*x = ListMyFeesRequest{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[15]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +956,7 @@ func (x *ListMyFeesRequest) String() string {
 func (*ListMyFeesRequest) ProtoMessage() {}
 
 func (x *ListMyFeesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[15]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +969,7 @@ func (x *ListMyFeesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyFeesRequest.ProtoReflect.Descriptor instead.
 func (*ListMyFeesRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{15}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{17}
 }
 
 type ListMyFeesResponse struct {
@@ -879,7 +983,7 @@ type ListMyFeesResponse struct {
 
 func (x *ListMyFeesResponse) Reset() {
 	*x = ListMyFeesResponse{}
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[16]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +995,7 @@ func (x *ListMyFeesResponse) String() string {
 func (*ListMyFeesResponse) ProtoMessage() {}
 
 func (x *ListMyFeesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[16]
+	mi := &file_patronfed_v1_opac_loan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1008,7 @@ func (x *ListMyFeesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyFeesResponse.ProtoReflect.Descriptor instead.
 func (*ListMyFeesResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{16}
+	return file_patronfed_v1_opac_loan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListMyFeesResponse) GetFees() []*Fee {
@@ -941,7 +1045,14 @@ const file_patronfed_v1_opac_loan_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\"=\n" +
 	"\x13RenewMyLoanResponse\x12&\n" +
-	"\x04loan\x18\x01 \x01(\v2\x12.patronfed.v1.LoanR\x04loan\"\xd4\x02\n" +
+	"\x04loan\x18\x01 \x01(\v2\x12.patronfed.v1.LoanR\x04loan\"\xbd\x01\n" +
+	"\x19PlaceMyReservationRequest\x12'\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12>\n" +
+	"\fitem_barcode\x18\x02 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\vitemBarcode\x127\n" +
+	"\x11pickup_library_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0fpickupLibraryId\"Y\n" +
+	"\x1aPlaceMyReservationResponse\x12;\n" +
+	"\vreservation\x18\x01 \x01(\v2\x19.patronfed.v1.ReservationR\vreservation\"\xd4\x02\n" +
 	"\fHistoryEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1e.patronfed.v1.HistoryEntryKindR\x04kind\x126\n" +
@@ -986,13 +1097,14 @@ const file_patronfed_v1_opac_loan_proto_rawDesc = "" +
 	"\x18HISTORY_OUTCOME_RETURNED\x10\x01\x12\x1d\n" +
 	"\x19HISTORY_OUTCOME_FULFILLED\x10\x02\x12\x1d\n" +
 	"\x19HISTORY_OUTCOME_CANCELLED\x10\x03\x12\x1b\n" +
-	"\x17HISTORY_OUTCOME_EXPIRED\x10\x042\x84\b\n" +
+	"\x17HISTORY_OUTCOME_EXPIRED\x10\x042\x8e\t\n" +
 	"\x0fOpacLoanService\x12h\n" +
 	"\vListMyLoans\x12 .patronfed.v1.ListMyLoansRequest\x1a!.patronfed.v1.ListMyLoansResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/me/loans\x12{\n" +
 	"\vRenewMyLoan\x12 .patronfed.v1.RenewMyLoanRequest\x1a!.patronfed.v1.RenewMyLoanResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/me/loans/{loan_id}:renew\x12p\n" +
 	"\rListMyHistory\x12\".patronfed.v1.ListMyHistoryRequest\x1a#.patronfed.v1.ListMyHistoryResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/me/history\x12s\n" +
 	"\x0eClearMyHistory\x12#.patronfed.v1.ClearMyHistoryRequest\x1a$.patronfed.v1.ClearMyHistoryResponse\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/v1/me/history\x12\x90\x01\n" +
-	"\x14DeleteMyHistoryEntry\x12).patronfed.v1.DeleteMyHistoryEntryRequest\x1a*.patronfed.v1.DeleteMyHistoryEntryResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/me/history/{entry_id}\x12\x84\x01\n" +
+	"\x14DeleteMyHistoryEntry\x12).patronfed.v1.DeleteMyHistoryEntryRequest\x1a*.patronfed.v1.DeleteMyHistoryEntryResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/me/history/{entry_id}\x12\x87\x01\n" +
+	"\x12PlaceMyReservation\x12'.patronfed.v1.PlaceMyReservationRequest\x1a(.patronfed.v1.PlaceMyReservationResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/me/reservations\x12\x84\x01\n" +
 	"\x12ListMyReservations\x12'.patronfed.v1.ListMyReservationsRequest\x1a(.patronfed.v1.ListMyReservationsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/me/reservations\x12\xa2\x01\n" +
 	"\x13CancelMyReservation\x12(.patronfed.v1.CancelMyReservationRequest\x1a).patronfed.v1.CancelMyReservationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/me/reservations/{reservation_id}:cancel\x12d\n" +
 	"\n" +
@@ -1011,7 +1123,7 @@ func file_patronfed_v1_opac_loan_proto_rawDescGZIP() []byte {
 }
 
 var file_patronfed_v1_opac_loan_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_patronfed_v1_opac_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_patronfed_v1_opac_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_patronfed_v1_opac_loan_proto_goTypes = []any{
 	(HistoryEntryKind)(0),                // 0: patronfed.v1.HistoryEntryKind
 	(HistoryOutcome)(0),                  // 1: patronfed.v1.HistoryOutcome
@@ -1019,59 +1131,64 @@ var file_patronfed_v1_opac_loan_proto_goTypes = []any{
 	(*ListMyLoansResponse)(nil),          // 3: patronfed.v1.ListMyLoansResponse
 	(*RenewMyLoanRequest)(nil),           // 4: patronfed.v1.RenewMyLoanRequest
 	(*RenewMyLoanResponse)(nil),          // 5: patronfed.v1.RenewMyLoanResponse
-	(*HistoryEntry)(nil),                 // 6: patronfed.v1.HistoryEntry
-	(*ListMyHistoryRequest)(nil),         // 7: patronfed.v1.ListMyHistoryRequest
-	(*ListMyHistoryResponse)(nil),        // 8: patronfed.v1.ListMyHistoryResponse
-	(*ClearMyHistoryRequest)(nil),        // 9: patronfed.v1.ClearMyHistoryRequest
-	(*ClearMyHistoryResponse)(nil),       // 10: patronfed.v1.ClearMyHistoryResponse
-	(*DeleteMyHistoryEntryRequest)(nil),  // 11: patronfed.v1.DeleteMyHistoryEntryRequest
-	(*DeleteMyHistoryEntryResponse)(nil), // 12: patronfed.v1.DeleteMyHistoryEntryResponse
-	(*ListMyReservationsRequest)(nil),    // 13: patronfed.v1.ListMyReservationsRequest
-	(*ListMyReservationsResponse)(nil),   // 14: patronfed.v1.ListMyReservationsResponse
-	(*CancelMyReservationRequest)(nil),   // 15: patronfed.v1.CancelMyReservationRequest
-	(*CancelMyReservationResponse)(nil),  // 16: patronfed.v1.CancelMyReservationResponse
-	(*ListMyFeesRequest)(nil),            // 17: patronfed.v1.ListMyFeesRequest
-	(*ListMyFeesResponse)(nil),           // 18: patronfed.v1.ListMyFeesResponse
-	(*Loan)(nil),                         // 19: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),        // 20: google.protobuf.Timestamp
-	(*Reservation)(nil),                  // 21: patronfed.v1.Reservation
-	(*Fee)(nil),                          // 22: patronfed.v1.Fee
-	(*Notice)(nil),                       // 23: patronfed.v1.Notice
-	(*Debts)(nil),                        // 24: patronfed.v1.Debts
+	(*PlaceMyReservationRequest)(nil),    // 6: patronfed.v1.PlaceMyReservationRequest
+	(*PlaceMyReservationResponse)(nil),   // 7: patronfed.v1.PlaceMyReservationResponse
+	(*HistoryEntry)(nil),                 // 8: patronfed.v1.HistoryEntry
+	(*ListMyHistoryRequest)(nil),         // 9: patronfed.v1.ListMyHistoryRequest
+	(*ListMyHistoryResponse)(nil),        // 10: patronfed.v1.ListMyHistoryResponse
+	(*ClearMyHistoryRequest)(nil),        // 11: patronfed.v1.ClearMyHistoryRequest
+	(*ClearMyHistoryResponse)(nil),       // 12: patronfed.v1.ClearMyHistoryResponse
+	(*DeleteMyHistoryEntryRequest)(nil),  // 13: patronfed.v1.DeleteMyHistoryEntryRequest
+	(*DeleteMyHistoryEntryResponse)(nil), // 14: patronfed.v1.DeleteMyHistoryEntryResponse
+	(*ListMyReservationsRequest)(nil),    // 15: patronfed.v1.ListMyReservationsRequest
+	(*ListMyReservationsResponse)(nil),   // 16: patronfed.v1.ListMyReservationsResponse
+	(*CancelMyReservationRequest)(nil),   // 17: patronfed.v1.CancelMyReservationRequest
+	(*CancelMyReservationResponse)(nil),  // 18: patronfed.v1.CancelMyReservationResponse
+	(*ListMyFeesRequest)(nil),            // 19: patronfed.v1.ListMyFeesRequest
+	(*ListMyFeesResponse)(nil),           // 20: patronfed.v1.ListMyFeesResponse
+	(*Loan)(nil),                         // 21: patronfed.v1.Loan
+	(*Reservation)(nil),                  // 22: patronfed.v1.Reservation
+	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
+	(*Fee)(nil),                          // 24: patronfed.v1.Fee
+	(*Notice)(nil),                       // 25: patronfed.v1.Notice
+	(*Debts)(nil),                        // 26: patronfed.v1.Debts
 }
 var file_patronfed_v1_opac_loan_proto_depIdxs = []int32{
-	19, // 0: patronfed.v1.ListMyLoansResponse.loans:type_name -> patronfed.v1.Loan
-	19, // 1: patronfed.v1.RenewMyLoanResponse.loan:type_name -> patronfed.v1.Loan
-	0,  // 2: patronfed.v1.HistoryEntry.kind:type_name -> patronfed.v1.HistoryEntryKind
-	1,  // 3: patronfed.v1.HistoryEntry.outcome:type_name -> patronfed.v1.HistoryOutcome
-	20, // 4: patronfed.v1.HistoryEntry.start_time:type_name -> google.protobuf.Timestamp
-	20, // 5: patronfed.v1.HistoryEntry.end_time:type_name -> google.protobuf.Timestamp
-	6,  // 6: patronfed.v1.ListMyHistoryResponse.entries:type_name -> patronfed.v1.HistoryEntry
-	21, // 7: patronfed.v1.ListMyReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	22, // 8: patronfed.v1.ListMyFeesResponse.fees:type_name -> patronfed.v1.Fee
-	23, // 9: patronfed.v1.ListMyFeesResponse.notices:type_name -> patronfed.v1.Notice
-	24, // 10: patronfed.v1.ListMyFeesResponse.debts:type_name -> patronfed.v1.Debts
-	2,  // 11: patronfed.v1.OpacLoanService.ListMyLoans:input_type -> patronfed.v1.ListMyLoansRequest
-	4,  // 12: patronfed.v1.OpacLoanService.RenewMyLoan:input_type -> patronfed.v1.RenewMyLoanRequest
-	7,  // 13: patronfed.v1.OpacLoanService.ListMyHistory:input_type -> patronfed.v1.ListMyHistoryRequest
-	9,  // 14: patronfed.v1.OpacLoanService.ClearMyHistory:input_type -> patronfed.v1.ClearMyHistoryRequest
-	11, // 15: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:input_type -> patronfed.v1.DeleteMyHistoryEntryRequest
-	13, // 16: patronfed.v1.OpacLoanService.ListMyReservations:input_type -> patronfed.v1.ListMyReservationsRequest
-	15, // 17: patronfed.v1.OpacLoanService.CancelMyReservation:input_type -> patronfed.v1.CancelMyReservationRequest
-	17, // 18: patronfed.v1.OpacLoanService.ListMyFees:input_type -> patronfed.v1.ListMyFeesRequest
-	3,  // 19: patronfed.v1.OpacLoanService.ListMyLoans:output_type -> patronfed.v1.ListMyLoansResponse
-	5,  // 20: patronfed.v1.OpacLoanService.RenewMyLoan:output_type -> patronfed.v1.RenewMyLoanResponse
-	8,  // 21: patronfed.v1.OpacLoanService.ListMyHistory:output_type -> patronfed.v1.ListMyHistoryResponse
-	10, // 22: patronfed.v1.OpacLoanService.ClearMyHistory:output_type -> patronfed.v1.ClearMyHistoryResponse
-	12, // 23: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:output_type -> patronfed.v1.DeleteMyHistoryEntryResponse
-	14, // 24: patronfed.v1.OpacLoanService.ListMyReservations:output_type -> patronfed.v1.ListMyReservationsResponse
-	16, // 25: patronfed.v1.OpacLoanService.CancelMyReservation:output_type -> patronfed.v1.CancelMyReservationResponse
-	18, // 26: patronfed.v1.OpacLoanService.ListMyFees:output_type -> patronfed.v1.ListMyFeesResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	21, // 0: patronfed.v1.ListMyLoansResponse.loans:type_name -> patronfed.v1.Loan
+	21, // 1: patronfed.v1.RenewMyLoanResponse.loan:type_name -> patronfed.v1.Loan
+	22, // 2: patronfed.v1.PlaceMyReservationResponse.reservation:type_name -> patronfed.v1.Reservation
+	0,  // 3: patronfed.v1.HistoryEntry.kind:type_name -> patronfed.v1.HistoryEntryKind
+	1,  // 4: patronfed.v1.HistoryEntry.outcome:type_name -> patronfed.v1.HistoryOutcome
+	23, // 5: patronfed.v1.HistoryEntry.start_time:type_name -> google.protobuf.Timestamp
+	23, // 6: patronfed.v1.HistoryEntry.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 7: patronfed.v1.ListMyHistoryResponse.entries:type_name -> patronfed.v1.HistoryEntry
+	22, // 8: patronfed.v1.ListMyReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	24, // 9: patronfed.v1.ListMyFeesResponse.fees:type_name -> patronfed.v1.Fee
+	25, // 10: patronfed.v1.ListMyFeesResponse.notices:type_name -> patronfed.v1.Notice
+	26, // 11: patronfed.v1.ListMyFeesResponse.debts:type_name -> patronfed.v1.Debts
+	2,  // 12: patronfed.v1.OpacLoanService.ListMyLoans:input_type -> patronfed.v1.ListMyLoansRequest
+	4,  // 13: patronfed.v1.OpacLoanService.RenewMyLoan:input_type -> patronfed.v1.RenewMyLoanRequest
+	9,  // 14: patronfed.v1.OpacLoanService.ListMyHistory:input_type -> patronfed.v1.ListMyHistoryRequest
+	11, // 15: patronfed.v1.OpacLoanService.ClearMyHistory:input_type -> patronfed.v1.ClearMyHistoryRequest
+	13, // 16: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:input_type -> patronfed.v1.DeleteMyHistoryEntryRequest
+	6,  // 17: patronfed.v1.OpacLoanService.PlaceMyReservation:input_type -> patronfed.v1.PlaceMyReservationRequest
+	15, // 18: patronfed.v1.OpacLoanService.ListMyReservations:input_type -> patronfed.v1.ListMyReservationsRequest
+	17, // 19: patronfed.v1.OpacLoanService.CancelMyReservation:input_type -> patronfed.v1.CancelMyReservationRequest
+	19, // 20: patronfed.v1.OpacLoanService.ListMyFees:input_type -> patronfed.v1.ListMyFeesRequest
+	3,  // 21: patronfed.v1.OpacLoanService.ListMyLoans:output_type -> patronfed.v1.ListMyLoansResponse
+	5,  // 22: patronfed.v1.OpacLoanService.RenewMyLoan:output_type -> patronfed.v1.RenewMyLoanResponse
+	10, // 23: patronfed.v1.OpacLoanService.ListMyHistory:output_type -> patronfed.v1.ListMyHistoryResponse
+	12, // 24: patronfed.v1.OpacLoanService.ClearMyHistory:output_type -> patronfed.v1.ClearMyHistoryResponse
+	14, // 25: patronfed.v1.OpacLoanService.DeleteMyHistoryEntry:output_type -> patronfed.v1.DeleteMyHistoryEntryResponse
+	7,  // 26: patronfed.v1.OpacLoanService.PlaceMyReservation:output_type -> patronfed.v1.PlaceMyReservationResponse
+	16, // 27: patronfed.v1.OpacLoanService.ListMyReservations:output_type -> patronfed.v1.ListMyReservationsResponse
+	18, // 28: patronfed.v1.OpacLoanService.CancelMyReservation:output_type -> patronfed.v1.CancelMyReservationResponse
+	20, // 29: patronfed.v1.OpacLoanService.ListMyFees:output_type -> patronfed.v1.ListMyFeesResponse
+	21, // [21:30] is the sub-list for method output_type
+	12, // [12:21] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_opac_loan_proto_init() }
@@ -1086,7 +1203,7 @@ func file_patronfed_v1_opac_loan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_opac_loan_proto_rawDesc), len(file_patronfed_v1_opac_loan_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -196,6 +196,33 @@ func local_request_OpacLoanService_DeleteMyHistoryEntry_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+func request_OpacLoanService_PlaceMyReservation_0(ctx context.Context, marshaler runtime.Marshaler, client OpacLoanServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq PlaceMyReservationRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.PlaceMyReservation(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_OpacLoanService_PlaceMyReservation_0(ctx context.Context, marshaler runtime.Marshaler, server OpacLoanServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq PlaceMyReservationRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.PlaceMyReservation(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_OpacLoanService_ListMyReservations_0(ctx context.Context, marshaler runtime.Marshaler, client OpacLoanServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ListMyReservationsRequest
@@ -389,6 +416,26 @@ func RegisterOpacLoanServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 		}
 		forward_OpacLoanService_DeleteMyHistoryEntry_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_OpacLoanService_PlaceMyReservation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/patronfed.v1.OpacLoanService/PlaceMyReservation", runtime.WithHTTPPathPattern("/v1/me/reservations"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_OpacLoanService_PlaceMyReservation_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpacLoanService_PlaceMyReservation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_OpacLoanService_ListMyReservations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -574,6 +621,23 @@ func RegisterOpacLoanServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_OpacLoanService_DeleteMyHistoryEntry_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_OpacLoanService_PlaceMyReservation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/patronfed.v1.OpacLoanService/PlaceMyReservation", runtime.WithHTTPPathPattern("/v1/me/reservations"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_OpacLoanService_PlaceMyReservation_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpacLoanService_PlaceMyReservation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_OpacLoanService_ListMyReservations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -634,6 +698,7 @@ var (
 	pattern_OpacLoanService_ListMyHistory_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "history"}, ""))
 	pattern_OpacLoanService_ClearMyHistory_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "history"}, ""))
 	pattern_OpacLoanService_DeleteMyHistoryEntry_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "me", "history", "entry_id"}, ""))
+	pattern_OpacLoanService_PlaceMyReservation_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "reservations"}, ""))
 	pattern_OpacLoanService_ListMyReservations_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "reservations"}, ""))
 	pattern_OpacLoanService_CancelMyReservation_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "me", "reservations", "reservation_id"}, "cancel"))
 	pattern_OpacLoanService_ListMyFees_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "me", "fees"}, ""))
@@ -645,6 +710,7 @@ var (
 	forward_OpacLoanService_ListMyHistory_0        = runtime.ForwardResponseMessage
 	forward_OpacLoanService_ClearMyHistory_0       = runtime.ForwardResponseMessage
 	forward_OpacLoanService_DeleteMyHistoryEntry_0 = runtime.ForwardResponseMessage
+	forward_OpacLoanService_PlaceMyReservation_0   = runtime.ForwardResponseMessage
 	forward_OpacLoanService_ListMyReservations_0   = runtime.ForwardResponseMessage
 	forward_OpacLoanService_CancelMyReservation_0  = runtime.ForwardResponseMessage
 	forward_OpacLoanService_ListMyFees_0           = runtime.ForwardResponseMessage

@@ -24,6 +24,7 @@ const (
 	OpacLoanService_ListMyHistory_FullMethodName        = "/patronfed.v1.OpacLoanService/ListMyHistory"
 	OpacLoanService_ClearMyHistory_FullMethodName       = "/patronfed.v1.OpacLoanService/ClearMyHistory"
 	OpacLoanService_DeleteMyHistoryEntry_FullMethodName = "/patronfed.v1.OpacLoanService/DeleteMyHistoryEntry"
+	OpacLoanService_PlaceMyReservation_FullMethodName   = "/patronfed.v1.OpacLoanService/PlaceMyReservation"
 	OpacLoanService_ListMyReservations_FullMethodName   = "/patronfed.v1.OpacLoanService/ListMyReservations"
 	OpacLoanService_CancelMyReservation_FullMethodName  = "/patronfed.v1.OpacLoanService/CancelMyReservation"
 	OpacLoanService_ListMyFees_FullMethodName           = "/patronfed.v1.OpacLoanService/ListMyFees"
@@ -51,6 +52,15 @@ type OpacLoanServiceClient interface {
 	// reservations).
 	ClearMyHistory(ctx context.Context, in *ClearMyHistoryRequest, opts ...grpc.CallOption) (*ClearMyHistoryResponse, error)
 	DeleteMyHistoryEntry(ctx context.Context, in *DeleteMyHistoryEntryRequest, opts ...grpc.CallOption) (*DeleteMyHistoryEntryResponse, error)
+	// PlaceMyReservation reserves an item for the patron, to be picked up at
+	// pickup_library_id. Only the patron's home library and the libraries the
+	// patron shares data with (consents) can lend to the patron, so only they
+	// can be the pickup library; the default is the item's owning library if
+	// it is one of them, else the home library. FAILED_PRECONDITION says why
+	// a reservation is refused (item not lendable, already borrowed by the
+	// patron, the patron blocked, a pickup library that cannot lend to the
+	// patron). A retry with the same request_id returns the first answer.
+	PlaceMyReservation(ctx context.Context, in *PlaceMyReservationRequest, opts ...grpc.CallOption) (*PlaceMyReservationResponse, error)
 	ListMyReservations(ctx context.Context, in *ListMyReservationsRequest, opts ...grpc.CallOption) (*ListMyReservationsResponse, error)
 	CancelMyReservation(ctx context.Context, in *CancelMyReservationRequest, opts ...grpc.CallOption) (*CancelMyReservationResponse, error)
 	// ListMyFees returns fees (attached or detached), letters and what the
@@ -116,6 +126,16 @@ func (c *opacLoanServiceClient) DeleteMyHistoryEntry(ctx context.Context, in *De
 	return out, nil
 }
 
+func (c *opacLoanServiceClient) PlaceMyReservation(ctx context.Context, in *PlaceMyReservationRequest, opts ...grpc.CallOption) (*PlaceMyReservationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlaceMyReservationResponse)
+	err := c.cc.Invoke(ctx, OpacLoanService_PlaceMyReservation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *opacLoanServiceClient) ListMyReservations(ctx context.Context, in *ListMyReservationsRequest, opts ...grpc.CallOption) (*ListMyReservationsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListMyReservationsResponse)
@@ -168,6 +188,15 @@ type OpacLoanServiceServer interface {
 	// reservations).
 	ClearMyHistory(context.Context, *ClearMyHistoryRequest) (*ClearMyHistoryResponse, error)
 	DeleteMyHistoryEntry(context.Context, *DeleteMyHistoryEntryRequest) (*DeleteMyHistoryEntryResponse, error)
+	// PlaceMyReservation reserves an item for the patron, to be picked up at
+	// pickup_library_id. Only the patron's home library and the libraries the
+	// patron shares data with (consents) can lend to the patron, so only they
+	// can be the pickup library; the default is the item's owning library if
+	// it is one of them, else the home library. FAILED_PRECONDITION says why
+	// a reservation is refused (item not lendable, already borrowed by the
+	// patron, the patron blocked, a pickup library that cannot lend to the
+	// patron). A retry with the same request_id returns the first answer.
+	PlaceMyReservation(context.Context, *PlaceMyReservationRequest) (*PlaceMyReservationResponse, error)
 	ListMyReservations(context.Context, *ListMyReservationsRequest) (*ListMyReservationsResponse, error)
 	CancelMyReservation(context.Context, *CancelMyReservationRequest) (*CancelMyReservationResponse, error)
 	// ListMyFees returns fees (attached or detached), letters and what the
@@ -197,6 +226,9 @@ func (UnimplementedOpacLoanServiceServer) ClearMyHistory(context.Context, *Clear
 }
 func (UnimplementedOpacLoanServiceServer) DeleteMyHistoryEntry(context.Context, *DeleteMyHistoryEntryRequest) (*DeleteMyHistoryEntryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteMyHistoryEntry not implemented")
+}
+func (UnimplementedOpacLoanServiceServer) PlaceMyReservation(context.Context, *PlaceMyReservationRequest) (*PlaceMyReservationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlaceMyReservation not implemented")
 }
 func (UnimplementedOpacLoanServiceServer) ListMyReservations(context.Context, *ListMyReservationsRequest) (*ListMyReservationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMyReservations not implemented")
@@ -318,6 +350,24 @@ func _OpacLoanService_DeleteMyHistoryEntry_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OpacLoanService_PlaceMyReservation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlaceMyReservationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpacLoanServiceServer).PlaceMyReservation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OpacLoanService_PlaceMyReservation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpacLoanServiceServer).PlaceMyReservation(ctx, req.(*PlaceMyReservationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _OpacLoanService_ListMyReservations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListMyReservationsRequest)
 	if err := dec(in); err != nil {
@@ -398,6 +448,10 @@ var OpacLoanService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteMyHistoryEntry",
 			Handler:    _OpacLoanService_DeleteMyHistoryEntry_Handler,
+		},
+		{
+			MethodName: "PlaceMyReservation",
+			Handler:    _OpacLoanService_PlaceMyReservation_Handler,
 		},
 		{
 			MethodName: "ListMyReservations",
