@@ -79,6 +79,8 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"OpacLoanService/DeleteMyHistoryEntry": &pb.DeleteMyHistoryEntryRequest{EntryId: loanID},
 		"OpacLoanService/ListMyReservations":   &pb.ListMyReservationsRequest{},
 		"OpacLoanService/CancelMyReservation":  &pb.CancelMyReservationRequest{ReservationId: rid()},
+		"OpacLoanService/RenewMyLoan":          &pb.RenewMyLoanRequest{LoanId: loanID, RequestId: rid()},
+		"OpacLoanService/PlaceMyReservation":   &pb.PlaceMyReservationRequest{RequestId: rid(), ItemBarcode: "BRNO-0004"},
 		"OpacLoanService/ListMyFees":           &pb.ListMyFeesRequest{},
 	}
 
