@@ -114,6 +114,10 @@ func (s *Service) RenewMyLoan(ctx context.Context, req *pb.RenewMyLoanRequest) (
 var errPickupCannotLend = status.Error(codes.FailedPrecondition,
 	"the pickup library cannot lend to you: choose your home library or a library you share your data with")
 
+// errPlacedThenEnded answers a retried reservation that has ended since.
+var errPlacedThenEnded = status.Error(codes.FailedPrecondition,
+	"this request was completed earlier and the reservation has since ended")
+
 // PlaceMyReservation implements pb.OpacLoanServiceServer:
 // circulation.PlaceReservation for the caller, at a pickup library that
 // can lend to them (pickupLibrary).
@@ -157,10 +161,6 @@ func (s *Service) PlaceMyReservation(ctx context.Context, req *pb.PlaceMyReserva
 	}
 	return &pb.PlaceMyReservationResponse{Reservation: protoconv.Reservation(res, nil)}, nil
 }
-
-// errPlacedThenEnded answers a retried reservation that has ended since.
-var errPlacedThenEnded = status.Error(codes.FailedPrecondition,
-	"this request was completed earlier and the reservation has since ended")
 
 // pickupLibrary is the pickup library for a reservation by patronID:
 // requested if given, else the item's owning library, else the home
