@@ -13,6 +13,7 @@ import (
 	"github.com/patronfed/patronfed/policystore"
 	"github.com/patronfed/patronfed/principals"
 	"github.com/patronfed/patronfed/server"
+	"github.com/patronfed/patronfed/services/events"
 	"github.com/patronfed/patronfed/services/libraries"
 	"github.com/patronfed/patronfed/services/login"
 )
@@ -56,6 +57,7 @@ func (w *wiring) services(ctx context.Context) ([]server.Service, []string, erro
 			HashParams: w.deps.HashParams,
 		}),
 		libraries.New(w.pool, clk, w.deps.HashParams, w.accountChanged),
+		events.New(w.pool, clk),
 	}
 	ops, err := w.operatorServices(ctx)
 	if err != nil {

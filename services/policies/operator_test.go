@@ -25,6 +25,8 @@ var patronDataServices = []protoreflect.FullName{
 	"patronfed.v1.LoanService",
 	"patronfed.v1.FeeService",
 	"patronfed.v1.OpacLoanService",
+	// Sign-up sheets hold the names and contacts of the people on them.
+	"patronfed.v1.EventSignupService",
 }
 
 // TestOperatorDeniedPatronData calls every method of the patron-data
@@ -82,6 +84,9 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"OpacLoanService/RenewMyLoan":          &pb.RenewMyLoanRequest{LoanId: loanID, RequestId: rid()},
 		"OpacLoanService/PlaceMyReservation":   &pb.PlaceMyReservationRequest{RequestId: rid(), ItemBarcode: "BRNO-0004"},
 		"OpacLoanService/ListMyFees":           &pb.ListMyFeesRequest{},
+		"EventSignupService/RecordEventSignup": &pb.RecordEventSignupRequest{RequestId: rid(), EventName: "Reading", EventDate: "2026-03-10", Name: "A", Contact: "a@b.c"},
+		"EventSignupService/ListEventSignups":  &pb.ListEventSignupsRequest{},
+		"EventSignupService/DeleteEventSignup": &pb.DeleteEventSignupRequest{SignupId: rid()},
 	}
 
 	seen := 0

@@ -1,4 +1,4 @@
-package patrons
+package protoconv
 
 import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -6,8 +6,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// invalidField is INVALID_ARGUMENT naming field; msg never holds the value.
-func invalidField(field, msg string) error {
+// InvalidField is INVALID_ARGUMENT naming field, with the field violation
+// in the details; msg never holds the value.
+func InvalidField(field, msg string) error {
 	st := status.New(codes.InvalidArgument, "invalid "+field+": "+msg)
 	if d, err := st.WithDetails(&errdetails.BadRequest{
 		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
