@@ -10,10 +10,6 @@ import (
 	"github.com/patronfed/patronfed/store"
 )
 
-// DefaultReservationPeriod is how long a reservation waits when the
-// request names no expiry.
-const DefaultReservationPeriod = 14 * 24 * time.Hour
-
 // Reservation is an active reservation (hold) of an item.
 type Reservation struct {
 	ID              string
@@ -62,7 +58,7 @@ func ActiveReservationsOfPatron(ctx context.Context, q Querier, patronID, librar
 }
 
 // PlaceReservation reserves the item for patronID, for pickup at library,
-// until expires (zero: DefaultReservationPeriod from now).
+// until expires (zero: the library's reservation_days from now).
 func PlaceReservation(ctx context.Context, tx Querier, patronID, library, barcode string, expires, now time.Time) (Reservation, error) {
 	it, err := lockItem(ctx, tx, barcode)
 	if err != nil {
@@ -87,7 +83,7 @@ func PlaceReservation(ctx context.Context, tx Querier, patronID, library, barcod
 		return Reservation{}, ErrAlreadyBorrowing
 	}
 	if expires.IsZero() {
-		expires = now.Add(DefaultReservationPeriod)
+		expires = now.Add(set.ReservationPeriod)
 	}
 	if !expires.After(now) {
 		return Reservation{}, errExpiryInPast

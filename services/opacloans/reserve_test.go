@@ -3,8 +3,10 @@ package opacloans_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/patronfed/patronfed/circulation/circtest"
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
@@ -29,6 +31,13 @@ func TestPlaceMyReservation(t *testing.T) {
 		return n
 	}
 
+	// The pickup library's reservation_days sets the expiry.
+	mgr := testserver.Ctx(s.Login(t, "brno.manager"))
+	if _, err := pb.NewSettingsServiceClient(s.Conn).UpdateLibrarySettings(mgr, &pb.UpdateLibrarySettingsRequest{
+		LibraryId: brno, ReservationDays: proto.Int32(5)}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Over REST, no pickup given: the owning library (the home library).
 	req := map[string]any{"requestId": circtest.ReqID(), "itemBarcode": "BRNO-0004"}
 	code, body := s.HTTP(t, "POST", "/v1/me/reservations", tok, req)
@@ -38,6 +47,9 @@ func TestPlaceMyReservation(t *testing.T) {
 	first := body["reservation"].(map[string]any)
 	if first["pickupLibraryId"] != brno || first["patron"] != nil {
 		t.Errorf("reservation %v: want pickup at BRNO and no patron block in the patron's own view", first)
+	}
+	if exp, err := time.Parse(time.RFC3339Nano, first["expireTime"].(string)); err != nil || !exp.Equal(s.Clock.Now().AddDate(0, 0, 5)) {
+		t.Errorf("expire time %v (%v), want %v (BRNO's 5 reservation days)", first["expireTime"], err, s.Clock.Now().AddDate(0, 0, 5))
 	}
 	if code, again := s.HTTP(t, "POST", "/v1/me/reservations", tok, req); code != 200 || again["reservation"].(map[string]any)["id"] != first["id"] {
 		t.Errorf("retry: %d %v, want the first reservation", code, again)

@@ -139,6 +139,7 @@ func patchOf(req *pb.UpdateLibrarySettingsRequest) settings.Patch {
 	setInt("minor_age", req.MinorAge)
 	setInt("loan_period_days", req.LoanPeriodDays)
 	setInt("max_renewals", req.MaxRenewals)
+	setInt("reservation_days", req.ReservationDays)
 	setInt("overdue_fee_per_day", req.OverdueFeePerDay)
 	setInt("fee_block_limit", req.FeeBlockLimit)
 	if req.Currency != nil {
@@ -162,6 +163,7 @@ func toProto(s settings.Settings) *pb.LibrarySettings {
 		MinorAge:                      s.MinorAge,
 		LoanPeriodDays:                s.LoanPeriodDays,
 		MaxRenewals:                   s.MaxRenewals,
+		ReservationDays:               s.ReservationDays,
 		OverdueFeePerDay:              s.OverdueFeePerDay,
 		FeeBlockLimit:                 s.FeeBlockLimit,
 		Currency:                      s.Currency,

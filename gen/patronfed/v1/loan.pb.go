@@ -855,7 +855,7 @@ type PlaceReservationRequest struct {
 	RequestId   string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	CardNumber  string                 `protobuf:"bytes,2,opt,name=card_number,json=cardNumber,proto3" json:"card_number,omitempty"`
 	ItemBarcode string                 `protobuf:"bytes,3,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
-	// Default: 14 days after placing.
+	// Default: the library's reservation_days after placing.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
