@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -73,14 +72,14 @@ func Apply(ctx context.Context, q Querier, c Change, a Actor, at time.Time) (boo
 	switch {
 	case c.Scope == ScopeShare:
 		if c.LibraryID == home {
-			return false, invalid("library_id", "the home library always sees its patrons; consent is for other member libraries")
+			return false, store.InvalidField("library_id", "the home library always sees its patrons; consent is for other member libraries")
 		}
 		var exists bool
 		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM libraries WHERE id = $1)`, c.LibraryID).Scan(&exists); err != nil {
 			return false, err
 		}
 		if !exists {
-			return false, invalid("library_id", "no such library")
+			return false, store.InvalidField("library_id", "no such library")
 		}
 		if c.Grant {
 			tag, err = q.Exec(ctx, `INSERT INTO consents (patron_id, library_id, granted_at, method) VALUES ($1, $2, $3, $4)
@@ -97,7 +96,7 @@ func Apply(ctx context.Context, q Querier, c Change, a Actor, at time.Time) (boo
 			email = NULL, phone = NULL, academic_titles = NULL,
 			version = version + 1, updated_at = $2 WHERE id = $1 AND optional_data_consent`, c.PatronID, at)
 	default:
-		return false, invalid("scope", "unknown scope")
+		return false, store.InvalidField("scope", "unknown scope")
 	}
 	if err != nil {
 		return false, err
@@ -194,14 +193,4 @@ func History(ctx context.Context, q Querier, patronID string, limit int, before 
 		err := r.Scan(&e.ID, &e.At, &e.Scope, &e.LibraryID, &e.Granted, &e.Method, &e.ActorKind, &e.ActorID, &e.ActorLibraryID)
 		return e, err
 	})
-}
-
-func invalid(field, msg string) error {
-	st := status.New(codes.InvalidArgument, "invalid "+field+": "+msg)
-	if d, err := st.WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
-	}); err == nil {
-		st = d
-	}
-	return st.Err()
 }

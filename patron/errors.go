@@ -34,11 +34,7 @@ func init() {
 
 // invalid is INVALID_ARGUMENT naming the request field. msg must not
 // contain the value.
-func invalid(field, msg string) error {
-	return withDetail(codes.InvalidArgument, "invalid "+field+": "+msg, &errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
-	})
-}
+func invalid(field, msg string) error { return store.InvalidField(field, msg) }
 
 // precondition is FAILED_PRECONDITION: the request is well formed but the
 // state of the patron or library does not allow it.

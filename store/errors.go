@@ -229,6 +229,13 @@ func withConstraint(msg, constraint string) string {
 	return fmt.Sprintf("%s (constraint %s)", msg, constraint)
 }
 
+// InvalidField is INVALID_ARGUMENT naming a request field, with the field
+// violation in the details. msg describes the problem and must not contain
+// the value (it may be personal data).
+func InvalidField(field, msg string) error {
+	return withBadRequest(codes.InvalidArgument, "invalid "+field+": "+msg, field, msg)
+}
+
 func withBadRequest(code codes.Code, msg, field, description string) error {
 	st := status.New(code, msg)
 	if d, err := st.WithDetails(&errdetails.BadRequest{

@@ -62,7 +62,7 @@ func (s *Service) RecordEventSignup(ctx context.Context, req *pb.RecordEventSign
 		return nil, err
 	}
 	if _, err := time.Parse(time.DateOnly, req.GetEventDate()); err != nil {
-		return nil, protoconv.InvalidField("event_date", "not a date")
+		return nil, store.InvalidField("event_date", "not a date")
 	}
 	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "RecordEventSignup", req)
 	now := s.clock.Now()
@@ -104,7 +104,7 @@ func (s *Service) ListEventSignups(ctx context.Context, req *pb.ListEventSignups
 	}
 	if d := req.GetEventDate(); d != "" {
 		if _, err := time.Parse(time.DateOnly, d); err != nil {
-			return nil, protoconv.InvalidField("event_date", "not a date")
+			return nil, store.InvalidField("event_date", "not a date")
 		}
 	}
 	limit, offset, err := protoconv.Page(req.GetPageSize(), req.GetPageToken())

@@ -26,7 +26,6 @@ import (
 	"github.com/patronfed/patronfed/pii"
 	"github.com/patronfed/patronfed/policy"
 	"github.com/patronfed/patronfed/requestid"
-	"github.com/patronfed/patronfed/services/protoconv"
 	"github.com/patronfed/patronfed/store"
 )
 
@@ -414,7 +413,7 @@ func (s *Service) SearchPatrons(ctx context.Context, req *pb.SearchPatronsReques
 	q := patron.Query{Name: req.GetName(), BirthDate: req.GetBirthDate(), CardNumber: req.GetCardNumber()}
 	if q.BirthDate != "" {
 		if _, err := patron.ParseDate(q.BirthDate); err != nil {
-			return nil, protoconv.InvalidField("birth_date", err.Error())
+			return nil, store.InvalidField("birth_date", err.Error())
 		}
 	}
 	if n := req.GetNationalId(); n != nil {
@@ -528,11 +527,11 @@ func parseToken(token string) (int, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || !strings.HasPrefix(string(b), "o") {
-		return 0, protoconv.InvalidField("page_token", "invalid page token")
+		return 0, store.InvalidField("page_token", "invalid page token")
 	}
 	n, err := strconv.Atoi(string(b[1:]))
 	if err != nil || n < 0 || n > maxOffset {
-		return 0, protoconv.InvalidField("page_token", "invalid page token")
+		return 0, store.InvalidField("page_token", "invalid page token")
 	}
 	return n, nil
 }
