@@ -5,6 +5,11 @@
 // metrics), no transaction, no policy decision, no audit row. What the real
 // server costs beyond it is the price of being policy-checked and audited.
 //
+// With -durable-write it also appends one row per read to
+// bench_baseline_reads (id, patron, time; created by loadrun) in an
+// autocommitted INSERT that waits for its WAL flush, as the audit row does:
+// the least a server that must durably record every read can do.
+//
 //	go run ./bench/baseline -addr 127.0.0.1:19091 -database-url postgres://...
 package main
 
@@ -43,7 +48,8 @@ const recordSQL = `SELECT p.id::text, p.home_library_id::text, p.version,
 
 type service struct {
 	pb.UnimplementedPatronServiceServer
-	db *pgxpool.Pool
+	db           *pgxpool.Pool
+	durableWrite bool
 }
 
 func (s *service) GetPatron(ctx context.Context, req *pb.GetPatronRequest) (*pb.GetPatronResponse, error) {
@@ -60,6 +66,11 @@ func (s *service) GetPatron(ctx context.Context, req *pb.GetPatronRequest) (*pb.
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, "database")
 	}
+	if s.durableWrite {
+		if _, err := s.db.Exec(ctx, `INSERT INTO bench_baseline_reads (patron_id, at) VALUES ($1, now())`, p.Id); err != nil {
+			return nil, status.Error(codes.Unavailable, "database")
+		}
+	}
 	p.RegisterTime = timestamppb.New(reg)
 	if last != nil {
 		p.LastActivityTime = timestamppb.New(*last)
@@ -72,6 +83,7 @@ func main() {
 	dbURL := flag.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL")
 	maxConns := flag.Int("db-max-conns", 16, "pool size (the server's default)")
 	role := flag.String("db-role", "patronfed_app", "role to SET ROLE to, as the server does")
+	durableWrite := flag.Bool("durable-write", false, "also INSERT one row per read into bench_baseline_reads and wait for its commit")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,7 +97,7 @@ func main() {
 		log.Fatal(err)
 	}
 	g := grpc.NewServer()
-	pb.RegisterPatronServiceServer(g, &service{db: pool})
+	pb.RegisterPatronServiceServer(g, &service{db: pool, durableWrite: *durableWrite})
 	reflection.Register(g)
 	go func() { <-ctx.Done(); g.GracefulStop() }()
 	fmt.Fprintln(os.Stderr, "baseline serving", lis.Addr())

@@ -169,7 +169,11 @@ func (h *harness) getPatron() error {
 		}
 	}
 	h.results["getpatron"] = res
-	fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs bare baseline\n\n")
+	if h.f.baselineWrite {
+		fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs the baseline with one durable INSERT per read (-baseline-write)\n\n")
+	} else {
+		fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs bare baseline\n\n")
+	}
 	fmt.Fprintf(h.md, "ghz %s windows, %d rounds alternating, %d connections max; data: 5000 patron ids round-robin\n\n",
 		h.f.duration, h.f.rounds, h.f.connections)
 	fmt.Fprintf(h.md, "| server | c | requests | req/s | p50 | p90 | p99 | errors | CPU µs/req: server | PostgreSQL | ghz | machine | decision in server: mean | p99 ≤ |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -55,6 +56,7 @@ type flags struct {
 	retentionRPS          int
 	serveArgs, serveEnv   string
 	pprof                 bool
+	baselineWrite         bool
 }
 
 type harness struct {
@@ -99,6 +101,7 @@ func main() {
 	flag.StringVar(&f.ghz, "ghz", "bin/ghz", "ghz binary")
 	flag.StringVar(&f.serveArgs, "serve-args", "", "extra flags for patronfed serve (space separated)")
 	flag.StringVar(&f.serveEnv, "serve-env", "", "extra environment for patronfed serve, e.g. GOGC=200 (space separated)")
+	flag.BoolVar(&f.baselineWrite, "baseline-write", false, "the baseline also writes one durable row per read (bench/baseline -durable-write)")
 	flag.BoolVar(&f.pprof, "pprof", false, "build the server with -tags pprof and save a CPU profile of its first window at each concurrency in -dir")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
@@ -235,6 +238,21 @@ func activateBuiltin(ctx context.Context, pool *pgxpool.Pool) error {
 	return err
 }
 
+// createBaselineReads creates the table the baseline's -durable-write
+// appends to: an identity key and two columns, the least an append-only
+// log can be.
+func (h *harness) createBaselineReads(url string) error {
+	conn, err := pgx.Connect(h.ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(h.ctx)
+	_, err = conn.Exec(h.ctx, `CREATE TABLE IF NOT EXISTS bench_baseline_reads (
+		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, patron_id uuid NOT NULL, at timestamptz NOT NULL);
+		GRANT INSERT ON bench_baseline_reads TO patronfed_app`)
+	return err
+}
+
 // restartPG stops PostgreSQL and starts it again: the phases after it see
 // the shared buffers a restart leaves, refilled by autoprewarm (which the
 // bench cluster loads; see tuning). With empty, the list autoprewarm wrote
@@ -334,8 +352,14 @@ func (h *harness) startServe(url string) error {
 
 func (h *harness) startBaseline(url string) error {
 	h.baseline.stop()
-	p, err := startProc("baseline", filepath.Join(h.f.dir, "baseline.log"), nil, filepath.Join(h.bin, "baseline"),
-		"-addr", baseGRPC, "-database-url", url)
+	args := []string{"-addr", baseGRPC, "-database-url", url}
+	if h.f.baselineWrite {
+		if err := h.createBaselineReads(url); err != nil {
+			return err
+		}
+		args = append(args, "-durable-write")
+	}
+	p, err := startProc("baseline", filepath.Join(h.f.dir, "baseline.log"), nil, filepath.Join(h.bin, "baseline"), args...)
 	if err != nil {
 		return err
 	}
