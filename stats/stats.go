@@ -49,10 +49,57 @@ type LoanRow struct {
 	Loans     Cell
 }
 
+// Months is a range of whole calendar months (UTC) that have ended: the
+// only periods loan statistics are counted over. Only MonthWindow makes
+// one.
+//
+// Cells are always whole, ended months, whatever range is asked for, so
+// that no two requests differ by a few days or hours: otherwise asking for
+// [1 Jan, 1 Feb) and then [2 Jan, 1 Feb) would give the loans of 1 January
+// by subtraction, a number small enough to single a patron out although
+// neither answer has a small cell. A month that has not ended is left out
+// for the same reason: asked for twice an hour apart, it would give the
+// loans of that hour.
+type Months struct{ start, end time.Time }
+
+// Start is the first instant of the first month.
+func (m Months) Start() time.Time { return m.start }
+
+// End is the first instant after the last month.
+func (m Months) End() time.Time { return m.end }
+
+// MonthWindow returns the months that statistics asked for [from, to)
+// report: every month with an instant in [from, to), up to the last month
+// that has ended by now. ok is false when that leaves no month.
+func MonthWindow(from, to, now time.Time) (m Months, ok bool) {
+	m.start = monthStart(from)
+	m.end = monthStart(to)
+	if m.end.Before(to) {
+		m.end = m.end.AddDate(0, 1, 0)
+	}
+	if last := monthStart(now); m.end.After(last) {
+		m.end = last
+	}
+	return m, m.start.Before(m.end)
+}
+
+// LastEndedMonth is the last month (YYYY-MM, UTC) that has ended by now.
+func LastEndedMonth(now time.Time) string {
+	return monthStart(now).AddDate(0, -1, 0).Format("2006-01")
+}
+
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
 // Loans counts loans per lending library per calendar month (UTC) for
-// loans checked out in [from, to).
-func Loans(ctx context.Context, q Querier, s Scope, from, to time.Time, threshold int) ([]LoanRow, error) {
-	where, args := []string{"checked_out_at >= $1", "checked_out_at < $2"}, []any{from, to}
+// loans checked out in the months m.
+func Loans(ctx context.Context, q Querier, s Scope, m Months, threshold int) ([]LoanRow, error) {
+	if !m.start.Before(m.end) {
+		return nil, nil
+	}
+	where, args := []string{"checked_out_at >= $1", "checked_out_at < $2"}, []any{m.start, m.end}
 	if s.LibraryID != "" {
 		args = append(args, s.LibraryID)
 		where = append(where, fmt.Sprintf("lending_library_id = $%d", len(args)))

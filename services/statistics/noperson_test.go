@@ -20,11 +20,12 @@ import (
 )
 
 // statisticFields are all the fields a statistics response may have: ids
-// of libraries, the month, the patron category, counts and the threshold.
-// None of them can name a person.
+// of libraries, the month, the patron category, counts, the threshold and
+// the month boundaries counted (timestamps: seconds and nanos). None of
+// them can name a person.
 var statisticFields = []string{
 	"rows", "threshold", "library_id", "month", "category", "home_library_id", "consented_library_id",
-	"loans", "patrons", "count", "suppressed",
+	"loans", "patrons", "count", "suppressed", "start_time", "end_time", "seconds", "nanos",
 }
 
 // TestStatisticsContainNoPerson (privacy-rules §2.9: statistics leave the

@@ -2,12 +2,14 @@ package statistics
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/patronfed/patronfed/clock"
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
@@ -73,7 +75,8 @@ func (s *Service) GetLoanStatistics(ctx context.Context, req *pb.GetLoanStatisti
 	if err != nil {
 		return nil, err
 	}
-	to := s.clock.Now()
+	now := s.clock.Now()
+	to := now
 	if req.GetEndTime() != nil {
 		to = req.GetEndTime().AsTime()
 	}
@@ -81,12 +84,22 @@ func (s *Service) GetLoanStatistics(ctx context.Context, req *pb.GetLoanStatisti
 	if req.GetStartTime() != nil {
 		from = req.GetStartTime().AsTime()
 	}
+	months, ok := stats.MonthWindow(from, to, now)
+	if !ok {
+		return nil, store.InvalidField("start_time", fmt.Sprintf(
+			"loan statistics count whole calendar months (UTC) that have ended; the range asked for holds none (the last ended month is %s)",
+			stats.LastEndedMonth(now)))
+	}
 	t := threshold(req.Threshold)
-	rows, err := stats.Loans(ctx, s.db, sc, from, to, t)
+	rows, err := stats.Loans(ctx, s.db, sc, months, t)
 	if err != nil {
 		return nil, store.StatusContext(ctx, err)
 	}
-	resp := &pb.GetLoanStatisticsResponse{Threshold: int32(t)}
+	resp := &pb.GetLoanStatisticsResponse{
+		Threshold: int32(t),
+		StartTime: timestamppb.New(months.Start()),
+		EndTime:   timestamppb.New(months.End()),
+	}
 	for _, r := range rows {
 		resp.Rows = append(resp.Rows, &pb.LoanStatistic{LibraryId: r.LibraryID, Month: r.Month, Loans: cellToProto(r.Loans)})
 	}

@@ -2,7 +2,9 @@ package statistics_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,4 +182,76 @@ func TestManagersSeeTheirOwnLibrary(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied)
 	_, err = c.GetPatronStatistics(testserver.Ctx(s.Login(t, "brno.circ")), &pb.GetPatronStatisticsRequest{})
 	wantCode(t, err, codes.PermissionDenied)
+}
+
+// TestNoDifferencingByRange: loan statistics count whole, ended months
+// whatever range is asked for, so two answers cannot be subtracted to
+// count the loans of a day or an hour (privacy-rules §2.9).
+func TestNoDifferencingByRange(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	tsta, tstb, _ := fixture(t, s)
+	c := pb.NewStatisticsServiceClient(s.Conn)
+	op := testserver.Ctx(s.Login(t, "operator"))
+	at := func(y int, m time.Month, d, h, min, sec int) *timestamppb.Timestamp {
+		return timestamppb.New(time.Date(y, m, d, h, min, sec, 0, time.UTC))
+	}
+	loans := func(req *pb.GetLoanStatisticsRequest) (map[string]any, *pb.GetLoanStatisticsResponse) {
+		t.Helper()
+		resp, err := c.GetLoanStatistics(op, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]any{}
+		for _, r := range resp.GetRows() {
+			if r.GetLibraryId() == tsta || r.GetLibraryId() == tstb {
+				got[r.GetLibraryId()+" "+r.GetMonth()] = cell(r.GetLoans())
+			}
+		}
+		return got, resp
+	}
+
+	// Every one of TSTA's 8 January loans was checked out at 10:00 on
+	// 15 January. A range starting a second later would count none of
+	// them, and subtracted from the whole month give all 8 to that second.
+	whole, wresp := loans(&pb.GetLoanStatisticsRequest{StartTime: at(2025, 1, 1, 0, 0, 0), EndTime: at(2025, 3, 1, 0, 0, 0)})
+	narrow, nresp := loans(&pb.GetLoanStatisticsRequest{StartTime: at(2025, 1, 15, 10, 0, 1), EndTime: at(2025, 2, 10, 10, 0, 1)})
+	want := map[string]any{tsta + " 2025-01": int64(8), tsta + " 2025-02": "suppressed", tstb + " 2025-02": int64(5)}
+	for name, got := range map[string]map[string]any{"whole months": whole, "within months": narrow} {
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+	for _, r := range []*pb.GetLoanStatisticsResponse{wresp, nresp} {
+		if !r.GetStartTime().AsTime().Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+			!r.GetEndTime().AsTime().Equal(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("months counted: %v – %v, want 2025-01-01 – 2025-03-01", r.GetStartTime().AsTime(), r.GetEndTime().AsTime())
+		}
+	}
+
+	// The month that has not ended is not counted: five loans at TSTB an
+	// hour ago (the test clock is 2 March 2026) are not in the answer...
+	if _, err := s.DB.Exec(context.Background(), `INSERT INTO loans (item_id, lending_library_id, checked_out_at, due_at, returned_at, return_library_id)
+		SELECT id, owning_library_id, $2::timestamptz - interval '1 hour', $2::timestamptz + interval '27 days',
+		  $2::timestamptz - interval '30 minutes', owning_library_id
+		FROM items WHERE owning_library_id = $1 LIMIT 5`, tstb, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, resp := loans(&pb.GetLoanStatisticsRequest{})
+	if _, ok := got[tstb+" 2026-03"]; ok || !resp.GetEndTime().AsTime().Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("default range: %v, ending %v; want March 2026 left out", got, resp.GetEndTime().AsTime())
+	}
+	// ... a range within it is refused, saying why ...
+	_, err := c.GetLoanStatistics(op, &pb.GetLoanStatisticsRequest{StartTime: at(2026, 3, 1, 0, 0, 0)})
+	wantCode(t, err, codes.InvalidArgument)
+	if !strings.Contains(err.Error(), "the last ended month is 2026-02") {
+		t.Errorf("error: %v", err)
+	}
+	// ... and once it has ended, it is counted.
+	s.Clock.Set(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC))
+	op = testserver.Ctx(s.Login(t, "operator"))
+	got, _ = loans(&pb.GetLoanStatisticsRequest{StartTime: at(2026, 3, 1, 0, 0, 0)})
+	if got[tstb+" 2026-03"] != int64(5) {
+		t.Errorf("after March: %v", got)
+	}
 }

@@ -113,7 +113,9 @@ type GetLoanStatisticsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One library; empty for every library the caller may see.
 	LibraryId string `protobuf:"bytes,1,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
-	// Loans checked out in [start_time, end_time); default the last 12 months.
+	// Loans checked out in the months that overlap [start_time, end_time);
+	// default end_time: now, start_time: 12 months before end_time. A range
+	// with no ended month in it is INVALID_ARGUMENT.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Minimum cell size; default and minimum 5.
@@ -242,9 +244,12 @@ func (x *LoanStatistic) GetLoans() *StatisticCount {
 }
 
 type GetLoanStatisticsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rows          []*LoanStatistic       `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
-	Threshold     int32                  `protobuf:"varint,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Rows      []*LoanStatistic       `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	Threshold int32                  `protobuf:"varint,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// The whole months counted: [start_time, end_time).
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -291,6 +296,20 @@ func (x *GetLoanStatisticsResponse) GetThreshold() int32 {
 		return x.Threshold
 	}
 	return 0
+}
+
+func (x *GetLoanStatisticsResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetLoanStatisticsResponse) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
 }
 
 type GetPatronStatisticsRequest struct {
@@ -651,10 +670,13 @@ const file_patronfed_v1_statistics_proto_rawDesc = "" +
 	"\n" +
 	"library_id\x18\x01 \x01(\tR\tlibraryId\x12\x14\n" +
 	"\x05month\x18\x02 \x01(\tR\x05month\x122\n" +
-	"\x05loans\x18\x03 \x01(\v2\x1c.patronfed.v1.StatisticCountR\x05loans\"j\n" +
+	"\x05loans\x18\x03 \x01(\v2\x1c.patronfed.v1.StatisticCountR\x05loans\"\xdc\x01\n" +
 	"\x19GetLoanStatisticsResponse\x12/\n" +
 	"\x04rows\x18\x01 \x03(\v2\x1b.patronfed.v1.LoanStatisticR\x04rows\x12\x1c\n" +
-	"\tthreshold\x18\x02 \x01(\x05R\tthreshold\"\x85\x01\n" +
+	"\tthreshold\x18\x02 \x01(\x05R\tthreshold\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x85\x01\n" +
 	"\x1aGetPatronStatisticsRequest\x12*\n" +
 	"\n" +
 	"library_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tlibraryId\x12-\n" +
@@ -720,21 +742,23 @@ var file_patronfed_v1_statistics_proto_depIdxs = []int32{
 	10, // 1: patronfed.v1.GetLoanStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: patronfed.v1.LoanStatistic.loans:type_name -> patronfed.v1.StatisticCount
 	2,  // 3: patronfed.v1.GetLoanStatisticsResponse.rows:type_name -> patronfed.v1.LoanStatistic
-	0,  // 4: patronfed.v1.PatronStatistic.patrons:type_name -> patronfed.v1.StatisticCount
-	5,  // 5: patronfed.v1.GetPatronStatisticsResponse.rows:type_name -> patronfed.v1.PatronStatistic
-	0,  // 6: patronfed.v1.ConsentStatistic.patrons:type_name -> patronfed.v1.StatisticCount
-	8,  // 7: patronfed.v1.GetConsentStatisticsResponse.rows:type_name -> patronfed.v1.ConsentStatistic
-	1,  // 8: patronfed.v1.StatisticsService.GetLoanStatistics:input_type -> patronfed.v1.GetLoanStatisticsRequest
-	4,  // 9: patronfed.v1.StatisticsService.GetPatronStatistics:input_type -> patronfed.v1.GetPatronStatisticsRequest
-	7,  // 10: patronfed.v1.StatisticsService.GetConsentStatistics:input_type -> patronfed.v1.GetConsentStatisticsRequest
-	3,  // 11: patronfed.v1.StatisticsService.GetLoanStatistics:output_type -> patronfed.v1.GetLoanStatisticsResponse
-	6,  // 12: patronfed.v1.StatisticsService.GetPatronStatistics:output_type -> patronfed.v1.GetPatronStatisticsResponse
-	9,  // 13: patronfed.v1.StatisticsService.GetConsentStatistics:output_type -> patronfed.v1.GetConsentStatisticsResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 4: patronfed.v1.GetLoanStatisticsResponse.start_time:type_name -> google.protobuf.Timestamp
+	10, // 5: patronfed.v1.GetLoanStatisticsResponse.end_time:type_name -> google.protobuf.Timestamp
+	0,  // 6: patronfed.v1.PatronStatistic.patrons:type_name -> patronfed.v1.StatisticCount
+	5,  // 7: patronfed.v1.GetPatronStatisticsResponse.rows:type_name -> patronfed.v1.PatronStatistic
+	0,  // 8: patronfed.v1.ConsentStatistic.patrons:type_name -> patronfed.v1.StatisticCount
+	8,  // 9: patronfed.v1.GetConsentStatisticsResponse.rows:type_name -> patronfed.v1.ConsentStatistic
+	1,  // 10: patronfed.v1.StatisticsService.GetLoanStatistics:input_type -> patronfed.v1.GetLoanStatisticsRequest
+	4,  // 11: patronfed.v1.StatisticsService.GetPatronStatistics:input_type -> patronfed.v1.GetPatronStatisticsRequest
+	7,  // 12: patronfed.v1.StatisticsService.GetConsentStatistics:input_type -> patronfed.v1.GetConsentStatisticsRequest
+	3,  // 13: patronfed.v1.StatisticsService.GetLoanStatistics:output_type -> patronfed.v1.GetLoanStatisticsResponse
+	6,  // 14: patronfed.v1.StatisticsService.GetPatronStatistics:output_type -> patronfed.v1.GetPatronStatisticsResponse
+	9,  // 15: patronfed.v1.StatisticsService.GetConsentStatistics:output_type -> patronfed.v1.GetConsentStatisticsResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_statistics_proto_init() }

@@ -37,7 +37,11 @@ const (
 // library.manage permission see their own library only.
 type StatisticsServiceClient interface {
 	// GetLoanStatistics counts loans checked out per lending library per
-	// calendar month (UTC).
+	// calendar month (UTC). Only whole months that have ended are counted:
+	// the range asked for is widened to whole months and cut at the end of
+	// the last ended month, and the response gives the range counted. (Cells
+	// over arbitrary ranges could be subtracted from each other to count the
+	// loans of a single day or hour.)
 	GetLoanStatistics(ctx context.Context, in *GetLoanStatisticsRequest, opts ...grpc.CallOption) (*GetLoanStatisticsResponse, error)
 	// GetPatronStatistics counts active (not archived or anonymised) patrons
 	// per home library and patron category.
@@ -98,7 +102,11 @@ func (c *statisticsServiceClient) GetConsentStatistics(ctx context.Context, in *
 // library.manage permission see their own library only.
 type StatisticsServiceServer interface {
 	// GetLoanStatistics counts loans checked out per lending library per
-	// calendar month (UTC).
+	// calendar month (UTC). Only whole months that have ended are counted:
+	// the range asked for is widened to whole months and cut at the end of
+	// the last ended month, and the response gives the range counted. (Cells
+	// over arbitrary ranges could be subtracted from each other to count the
+	// loans of a single day or hour.)
 	GetLoanStatistics(context.Context, *GetLoanStatisticsRequest) (*GetLoanStatisticsResponse, error)
 	// GetPatronStatistics counts active (not archived or anonymised) patrons
 	// per home library and patron category.
