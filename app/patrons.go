@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/patronfed/patronfed/access"
+	"github.com/patronfed/patronfed/patron"
 	"github.com/patronfed/patronfed/server"
 	"github.com/patronfed/patronfed/services/consents"
 	"github.com/patronfed/patronfed/services/patrons"
@@ -18,8 +20,12 @@ func (w *wiring) patronServices(ctx context.Context) ([]server.Service, error) {
 	}
 	guard := access.NewGuard(r, w.auditWriter(), w.logger())
 	clk := w.deps.Clock
+	plan, ok := patron.ParseSearchPlan(w.deps.Config.SearchPlan)
+	if !ok {
+		return nil, fmt.Errorf("search plan %q: want auto, probe or hashed", w.deps.Config.SearchPlan)
+	}
 	return []server.Service{
-		patrons.New(w.pool, w.keyring, guard, clk, w.deps.HashParams),
+		patrons.New(w.pool, w.keyring, guard, clk, w.deps.HashParams, patron.NewSearcher(plan)),
 		consents.New(w.pool, guard, clk),
 	}, nil
 }

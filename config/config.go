@@ -60,6 +60,12 @@ type Config struct {
 	// row on every call.
 	PrincipalCacheTTL time.Duration
 
+	// SearchPlan is how name searches evaluate the consent and loan part of
+	// the visibility filter: "auto" (chosen per library), "probe" or
+	// "hashed" (see patron.SearchPlan); "" is "auto". The results are the
+	// same.
+	SearchPlan string
+
 	// envErrs holds malformed environment values, reported by Validate.
 	envErrs []error
 }
@@ -85,6 +91,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
 	c.integer(fs, &c.GRPCStreamWorkers, "grpc-stream-workers", "PATRONFED_GRPC_STREAM_WORKERS", 64, "long-lived goroutines serving gRPC calls (their stacks stay grown); calls beyond them get their own goroutine; 0 = a goroutine per call")
 	c.duration(fs, &c.PrincipalCacheTTL, "principal-cache-ttl", "PATRONFED_PRINCIPAL_CACHE_TTL", time.Minute, "longest a caller's account row is cached; changes invalidate it at once through LISTEN/NOTIFY; 0 reads it on every call")
+	str(fs, &c.SearchPlan, "search-plan", "PATRONFED_SEARCH_PLAN", "auto", "how name searches apply consents and loans: auto (chosen per library from its counts), probe or hashed; the results are the same, only the speed differs")
 	c.duration(fs, &c.PolicyPollInterval, "policy-poll-interval", "PATRONFED_POLICY_POLL_INTERVAL", 3*time.Second, "fallback check for a newly activated access policy (activation is also pushed by LISTEN/NOTIFY)")
 }
 
@@ -111,6 +118,11 @@ func (c *Config) Validate() error {
 	}
 	if c.PrincipalCacheTTL < 0 {
 		errs = append(errs, errors.New("principal cache TTL must not be negative (0 disables the cache)"))
+	}
+	switch c.SearchPlan {
+	case "", "auto", "probe", "hashed":
+	default:
+		errs = append(errs, fmt.Errorf("search plan %q: want auto, probe or hashed", c.SearchPlan))
 	}
 	if c.TokenTTL <= 0 || c.TokenTTL > 24*time.Hour {
 		errs = append(errs, errors.New("token TTL must be between 0 and 24h"))

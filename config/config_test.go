@@ -49,3 +49,23 @@ func TestTLSCertAndKeyGoTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSearchPlanIsOneOfThree(t *testing.T) {
+	t.Setenv("PATRONFED_SEARCH_PLAN", "hashed")
+	var c Config
+	c.Register(flag.NewFlagSet("t", flag.ContinueOnError))
+	if c.SearchPlan != "hashed" {
+		t.Fatalf("search plan %q from the environment", c.SearchPlan)
+	}
+	c = Config{DatabaseURL: "x", TokenKeys: "k", PIIKeys: "k", PIIIndexKey: "k", TokenTTL: time.Minute}
+	for _, ok := range []string{"", "auto", "probe", "hashed"} {
+		c.SearchPlan = ok
+		if err := c.Validate(); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	c.SearchPlan = "fast"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "auto, probe or hashed") {
+		t.Fatalf("want the plans named, got %v", err)
+	}
+}

@@ -11,10 +11,14 @@ import (
 
 // SearchWithPlan is Search with the plan of a name search or listing
 // given, so that tests running in parallel can each compare both plans.
-var SearchWithPlan = search
+func SearchWithPlan(ctx context.Context, q Querier, s policy.Subject, query Query, plan SearchPlan) ([]Record, error) {
+	return NewSearcher(PlanAuto).search(ctx, q, s, query, plan)
+}
 
 // ChoosePlan is the plan a name search or listing would use.
-var ChoosePlan = choosePlan
+func ChoosePlan(ctx context.Context, q Querier, s policy.Subject, page int) (SearchPlan, error) {
+	return NewSearcher(PlanAuto).choosePlan(ctx, q, s, page)
+}
 
 // NameKeyLetters are the code points the name key maps (but ASCII), in
 // table order.
@@ -36,7 +40,7 @@ func NameKeyLetters() []rune {
 // COSTS OFF) of its main query (the one that reads patrons p).
 func ExplainSearch(ctx context.Context, q Querier, s policy.Subject, query Query, plan SearchPlan) ([]string, error) {
 	e := &explainer{Querier: q}
-	if _, err := search(ctx, e, s, query, plan); err != nil {
+	if _, err := NewSearcher(PlanAuto).search(ctx, e, s, query, plan); err != nil {
 		return nil, err
 	}
 	return e.plan, e.err

@@ -105,7 +105,7 @@ func TestIdentifiersSealedBoundAndIndexed(t *testing.T) {
 
 	// Exact match of the normalised value, and nothing else.
 	for q, want := range map[string]int{pin: 1, "191212121212": 1, " 19121212 1212 ": 1, "19121212": 0, "19121212-1213": 0} {
-		recs, err := patron.Search(ctx, db, policy.Subject{Kind: policy.KindStaff, LibraryID: lib, Permissions: []string{policy.PermPatronRead}},
+		recs, err := patron.NewSearcher(patron.PlanAuto).Search(ctx, db, policy.Subject{Kind: policy.KindStaff, LibraryID: lib, Permissions: []string{policy.PermPatronRead}},
 			patron.Query{NationalIDKind: pii.KindPersonalIdentityNumber, NationalIDIndex: kr.BlindIndex(pii.KindPersonalIdentityNumber, q)})
 		if err != nil || len(recs) != want {
 			t.Errorf("search %q: %d hits, %v; want %d", q, len(recs), err, want)

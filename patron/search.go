@@ -63,13 +63,13 @@ const (
 // evaluates the visibility filter from a hash table of the library's
 // consents and active loans instead of probing them per patron
 // (SearchPlan, chosen per library by choosePlan); the result is the same.
-func Search(ctx context.Context, q Querier, s policy.Subject, query Query) ([]Record, error) {
-	return search(ctx, q, s, query, SearchPlan(forcedPlan.Load()))
+func (sr *Searcher) Search(ctx context.Context, q Querier, s policy.Subject, query Query) ([]Record, error) {
+	return sr.search(ctx, q, s, query, sr.plan)
 }
 
 // search is Search with the plan of a name search or listing given
 // (PlanAuto: chosen per library).
-func search(ctx context.Context, q Querier, s policy.Subject, query Query, plan SearchPlan) ([]Record, error) {
+func (sr *Searcher) search(ctx context.Context, q Querier, s policy.Subject, query Query, plan SearchPlan) ([]Record, error) {
 	limit := query.Limit
 	if limit <= 0 {
 		limit = 50
@@ -88,7 +88,7 @@ func search(ctx context.Context, q Querier, s policy.Subject, query Query, plan 
 		plan = PlanProbe
 	} else if plan == PlanAuto {
 		var err error
-		if plan, err = choosePlan(ctx, q, s, limit+offset); err != nil {
+		if plan, err = sr.choosePlan(ctx, q, s, limit+offset); err != nil {
 			return nil, err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/patronfed/patronfed/policy"
@@ -44,13 +43,37 @@ func (p SearchPlan) String() string {
 	return "SearchPlan(" + strconv.Itoa(int(p)) + ")"
 }
 
-var forcedPlan atomic.Int32
+// ParseSearchPlan reads a plan's name ("auto", "probe" or "hashed"; ""
+// is "auto").
+func ParseSearchPlan(name string) (SearchPlan, bool) {
+	if name == "" {
+		return PlanAuto, true
+	}
+	for _, p := range []SearchPlan{PlanAuto, PlanProbe, PlanHashed} {
+		if p.String() == name {
+			return p, true
+		}
+	}
+	return PlanAuto, false
+}
 
-// ForceSearchPlan makes every later name search and listing use plan p
-// (PlanAuto: choose per library again) and returns the previous setting.
-// For tests, which check that both plans return the same pages.
-func ForceSearchPlan(p SearchPlan) SearchPlan {
-	return SearchPlan(forcedPlan.Swap(int32(p)))
+// Searcher runs Search with a plan: PlanAuto chooses per library, from
+// counts it caches (one Searcher per replica, so one cache); the others
+// force that plan on every name search and listing (tests compare the
+// plans; an operator can force one with PATRONFED_SEARCH_PLAN).
+type Searcher struct {
+	plan SearchPlan
+
+	mu sync.Mutex
+	// counts caches per library what choosePlan needs: the counts move
+	// slowly, and a stale count can only make a search slower, never
+	// different.
+	counts map[string]visibleCount
+}
+
+// NewSearcher returns a Searcher that uses plan.
+func NewSearcher(plan SearchPlan) *Searcher {
+	return &Searcher{plan: plan, counts: map[string]visibleCount{}}
 }
 
 // Cost model of choosePlan, in units of one row read from an index into
@@ -80,14 +103,6 @@ type visibleCount struct {
 	at               time.Time
 }
 
-// visibleCounts caches per library what choosePlan needs: the counts move
-// slowly, and a stale count can only make a search slower, never
-// different.
-var visibleCounts struct {
-	sync.Mutex
-	m map[string]visibleCount
-}
-
 // visibleCountSQL counts (up to $2) the home patrons, consents and active
 // loans of library $1 — index-only scans of patrons_home_library_idx,
 // consents_library_idx and loans_active_lender_idx — and reads the
@@ -102,26 +117,26 @@ const visibleCountSQL = `SELECT
 
 // choosePlan returns the plan for a name search or listing by s whose
 // pages end at row page (limit+offset).
-func choosePlan(ctx context.Context, q Querier, s policy.Subject, page int) (SearchPlan, error) {
+func (sr *Searcher) choosePlan(ctx context.Context, q Querier, s policy.Subject, page int) (SearchPlan, error) {
 	// Only library staff see patrons through consents and loans.
 	if s.Kind != policy.KindStaff || s.LibraryID == "" || !CanSeeAny(s) {
 		return PlanProbe, nil
 	}
 	now := time.Now()
-	visibleCounts.Lock()
-	c, ok := visibleCounts.m[s.LibraryID]
-	visibleCounts.Unlock()
+	sr.mu.Lock()
+	c, ok := sr.counts[s.LibraryID]
+	sr.mu.Unlock()
 	if !ok || now.Sub(c.at) > visibleCountTTL {
 		if err := q.QueryRow(ctx, visibleCountSQL, s.LibraryID, visibleCountCap).Scan(&c.visible, &c.patrons); err != nil {
 			return PlanProbe, err
 		}
 		c.at = now
-		visibleCounts.Lock()
-		if visibleCounts.m == nil || len(visibleCounts.m) > 10_000 {
-			visibleCounts.m = map[string]visibleCount{}
+		sr.mu.Lock()
+		if len(sr.counts) > 10_000 {
+			clear(sr.counts)
 		}
-		visibleCounts.m[s.LibraryID] = c
-		visibleCounts.Unlock()
+		sr.counts[s.LibraryID] = c
+		sr.mu.Unlock()
 	}
 	if c.visible >= visibleCountCap {
 		return PlanProbe, nil

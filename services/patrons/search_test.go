@@ -10,8 +10,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/patronfed/patronfed/config"
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
 	"github.com/patronfed/patronfed/patron"
+	"github.com/patronfed/patronfed/testserver"
 )
 
 // Searches and listings never return a patron the caller may not see: for
@@ -88,7 +90,7 @@ func TestSearchNeverReturnsInvisiblePatrons(t *testing.T) {
 func TestSearchCriteria(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	names := func(user string, q *pb.SearchPatronsRequest) []string {
+	names := func(e *env, user string, q *pb.SearchPatronsRequest) []string {
 		t.Helper()
 		resp, err := e.c.SearchPatrons(e.ctx(t, user), q)
 		if err != nil {
@@ -101,13 +103,14 @@ func TestSearchCriteria(t *testing.T) {
 		return out
 	}
 	pin := &pb.NationalId{Kind: pb.NationalIdKind_NATIONAL_ID_KIND_PERSONAL_IDENTITY_NUMBER, Value: "031158999x"}
-	// Every case in both plans of the visibility filter (patron.SearchPlan)
-	// and as chosen per library; the other tests of the package run with
-	// whichever is set, which changes nothing they see.
-	prev := patron.ForceSearchPlan(patron.PlanAuto)
-	defer patron.ForceSearchPlan(prev)
-	for _, plan := range []patron.SearchPlan{patron.PlanAuto, patron.PlanProbe, patron.PlanHashed} {
-		patron.ForceSearchPlan(plan)
+	// Every case as chosen per library (the default, e) and in both plans
+	// of the visibility filter (patron.SearchPlan), forced by the setting
+	// PATRONFED_SEARCH_PLAN on a server of their own.
+	servers := map[patron.SearchPlan]*env{patron.PlanAuto: e}
+	for _, plan := range []patron.SearchPlan{patron.PlanProbe, patron.PlanHashed} {
+		servers[plan] = start(t, testserver.WithConfig(func(c *config.Config) { c.SearchPlan = plan.String() }))
+	}
+	for plan, e := range servers {
 		for _, tc := range []struct {
 			user string
 			q    *pb.SearchPatronsRequest
@@ -133,7 +136,7 @@ func TestSearchCriteria(t *testing.T) {
 			{"kors.circ", &pb.SearchPatronsRequest{NationalId: pin}, []string{"Lindqvist"}},
 			{"brno.manager", &pb.SearchPatronsRequest{NationalId: pin}, nil},
 		} {
-			if got := names(tc.user, tc.q); !slices.Equal(got, tc.want) {
+			if got := names(e, tc.user, tc.q); !slices.Equal(got, tc.want) {
 				t.Errorf("plan %v: %s %v = %v, want %v", plan, tc.user, tc.q, got, tc.want)
 			}
 		}

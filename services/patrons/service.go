@@ -37,11 +37,13 @@ type Service struct {
 	guard *access.Guard
 	clock clock.Clock
 	hash  auth.Params
+	// searcher runs searches (and caches what chooses their plans).
+	searcher *patron.Searcher
 }
 
 // New returns the service. hash sets the argon2id cost of new PINs.
-func New(db *pgxpool.Pool, kr *pii.Keyring, guard *access.Guard, clk clock.Clock, hash auth.Params) *Service {
-	return &Service{db: db, kr: kr, guard: guard, clock: clk, hash: hash}
+func New(db *pgxpool.Pool, kr *pii.Keyring, guard *access.Guard, clk clock.Clock, hash auth.Params, search *patron.Searcher) *Service {
+	return &Service{db: db, kr: kr, guard: guard, clock: clk, hash: hash, searcher: search}
 }
 
 // Register implements server.Service.
@@ -464,7 +466,7 @@ func (s *Service) search(ctx context.Context, q patron.Query, pageSize int32, to
 	err = store.InTx(ctx, s.db, snapshot, func(tx pgx.Tx) error {
 		out, entries, more = nil, nil, false
 		q.Limit, q.Offset = limit+1, offset
-		recs, err := patron.Search(ctx, tx, subject, q)
+		recs, err := s.searcher.Search(ctx, tx, subject, q)
 		if err != nil {
 			return err
 		}
