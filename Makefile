@@ -8,7 +8,7 @@ PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
 
 .PHONY: run test lint generate check-generate build thirdparty go-test opa-test bench bench-full clean
 
-## run: start a private PostgreSQL under .data/, migrate, load the demo consortium, serve gRPC (:9090) and REST (:8080)
+## run: start a private PostgreSQL under .data/, migrate, load the demo consortium, serve gRPC (127.0.0.1:9090) and REST (127.0.0.1:8080)
 run: build
 	./bin/patronfed dev
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"time"
@@ -42,6 +43,11 @@ type Config struct {
 	// (privacy-rules §5.1: encrypted transport). Both or neither.
 	TLSCertFile string
 	TLSKeyFile  string
+	// AllowPlaintext lets the gRPC and REST ports listen without TLS on
+	// addresses other than loopback: for when a proxy, ingress or service
+	// mesh terminates TLS in front of patronfed. Without it, serve refuses
+	// to start in plaintext off loopback (privacy rules §5.1).
+	AllowPlaintext bool
 
 	// PolicyPollInterval is how often a replica checks the active policy
 	// version besides LISTEN/NOTIFY (0: policystore's default).
@@ -86,8 +92,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.duration(fs, &c.LoginLockout, "login-lockout", "PATRONFED_LOGIN_LOCKOUT", 15*time.Minute, "how long a locked login name stays locked")
 	str(fs, &c.LogLevel, "log-level", "PATRONFED_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(fs, &c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry OTLP/gRPC endpoint; tracing is off when empty")
-	str(fs, &c.TLSCertFile, "tls-cert", "PATRONFED_TLS_CERT", "", "PEM certificate (chain) for TLS on the gRPC and REST ports; plaintext when empty (only behind a TLS-terminating proxy)")
+	str(fs, &c.TLSCertFile, "tls-cert", "PATRONFED_TLS_CERT", "", "PEM certificate (chain) for TLS on the gRPC and REST ports; plaintext when empty (then only on loopback addresses, unless --allow-plaintext)")
 	str(fs, &c.TLSKeyFile, "tls-key", "PATRONFED_TLS_KEY", "", "PEM private key for --tls-cert")
+	c.boolean(fs, &c.AllowPlaintext, "allow-plaintext", "PATRONFED_ALLOW_PLAINTEXT", false, "serve gRPC and REST without TLS on addresses other than loopback, because a proxy, ingress or service mesh terminates TLS in front (without TLS and without this, only loopback addresses are served)")
 	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
 	c.integer(fs, &c.GRPCStreamWorkers, "grpc-stream-workers", "PATRONFED_GRPC_STREAM_WORKERS", 64, "long-lived goroutines serving gRPC calls (their stacks stay grown); calls beyond them get their own goroutine; 0 = a goroutine per call")
 	c.duration(fs, &c.PrincipalCacheTTL, "principal-cache-ttl", "PATRONFED_PRINCIPAL_CACHE_TTL", time.Minute, "longest a caller's account row is cached; changes invalidate it at once through LISTEN/NOTIFY; 0 reads it on every call")
@@ -110,6 +117,13 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("PATRONFED_TLS_CERT and PATRONFED_TLS_KEY go together"))
 	}
+	if c.TLSCertFile == "" && !c.AllowPlaintext {
+		for _, a := range []struct{ env, addr string }{{"PATRONFED_GRPC_ADDR", c.GRPCAddr}, {"PATRONFED_HTTP_ADDR", c.HTTPAddr}} {
+			if !Loopback(a.addr) {
+				errs = append(errs, fmt.Errorf("refusing to serve patron data without TLS on %s (%s), which is not a loopback address (privacy rules §5.1): set PATRONFED_TLS_CERT and PATRONFED_TLS_KEY, listen on 127.0.0.1, or set PATRONFED_ALLOW_PLAINTEXT=true if a proxy, ingress or service mesh terminates TLS in front of patronfed", a.addr, a.env))
+			}
+		}
+	}
 	if c.RetentionInterval < 0 {
 		errs = append(errs, errors.New("retention interval must not be negative (0 disables it)"))
 	}
@@ -128,6 +142,32 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("token TTL must be between 0 and 24h"))
 	}
 	return errors.Join(errs...)
+}
+
+// Loopback reports whether a listen address (host:port) accepts
+// connections from this machine only: a loopback IP or "localhost". An
+// empty host (":9090") listens on every interface.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Config) boolean(fs *flag.FlagSet, p *bool, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q is not true or false", env, v))
+		}
+		def = b
+	}
+	fs.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 func str(fs *flag.FlagSet, p *string, name, env, def, usage string) {

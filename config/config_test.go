@@ -13,13 +13,14 @@ func TestEnvironmentDefaultsAndFlagsOverride(t *testing.T) {
 	t.Setenv("PATRONFED_TOKEN_KEYS", "k")
 	t.Setenv("PATRONFED_PII_KEYS", "k")
 	t.Setenv("PATRONFED_PII_INDEX_KEY", "k")
+	t.Setenv("PATRONFED_ALLOW_PLAINTEXT", "true")
 	var c Config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	c.Register(fs)
 	if err := fs.Parse([]string{"--grpc-addr", ":1234"}); err != nil {
 		t.Fatal(err)
 	}
-	if c.DatabaseURL != "postgres://env" || c.TokenTTL != 5*time.Minute || c.GRPCAddr != ":1234" {
+	if c.DatabaseURL != "postgres://env" || c.TokenTTL != 5*time.Minute || c.GRPCAddr != ":1234" || !c.AllowPlaintext {
 		t.Fatalf("config %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -40,7 +41,8 @@ func TestMalformedEnvironmentIsReported(t *testing.T) {
 }
 
 func TestTLSCertAndKeyGoTogether(t *testing.T) {
-	c := Config{DatabaseURL: "x", TokenKeys: "k", PIIKeys: "k", PIIIndexKey: "k", TokenTTL: time.Minute, TLSCertFile: "cert.pem"}
+	c := valid()
+	c.TLSCertFile = "cert.pem"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "PATRONFED_TLS_KEY") {
 		t.Fatalf("want the missing key named, got %v", err)
 	}
@@ -57,7 +59,7 @@ func TestSearchPlanIsOneOfThree(t *testing.T) {
 	if c.SearchPlan != "hashed" {
 		t.Fatalf("search plan %q from the environment", c.SearchPlan)
 	}
-	c = Config{DatabaseURL: "x", TokenKeys: "k", PIIKeys: "k", PIIIndexKey: "k", TokenTTL: time.Minute}
+	c = valid()
 	for _, ok := range []string{"", "auto", "probe", "hashed"} {
 		c.SearchPlan = ok
 		if err := c.Validate(); err != nil {
@@ -67,5 +69,51 @@ func TestSearchPlanIsOneOfThree(t *testing.T) {
 	c.SearchPlan = "fast"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "auto, probe or hashed") {
 		t.Fatalf("want the plans named, got %v", err)
+	}
+}
+
+// valid is a configuration that passes Validate: loopback addresses, no TLS.
+func valid() Config {
+	return Config{DatabaseURL: "x", TokenKeys: "k", PIIKeys: "k", PIIIndexKey: "k", TokenTTL: time.Minute,
+		GRPCAddr: "127.0.0.1:9090", HTTPAddr: "127.0.0.1:8080"}
+}
+
+// Privacy rules §5.1 (encrypted transport): without TLS, serve listens on
+// loopback only, unless the operator says TLS is terminated in front.
+func TestPlaintextOnlyOnLoopback(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:9090", "localhost:9090", "[::1]:9090", "127.0.0.2:0"} {
+		c := valid()
+		c.GRPCAddr, c.HTTPAddr = addr, addr
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{":9090", "0.0.0.0:9090", "[::]:9090", "10.0.0.5:9090", "example.org:9090", "9090", ""} {
+		c := valid()
+		c.HTTPAddr = addr
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), "PATRONFED_HTTP_ADDR") || strings.Contains(err.Error(), "PATRONFED_GRPC_ADDR") ||
+			!strings.Contains(err.Error(), "PATRONFED_ALLOW_PLAINTEXT") {
+			t.Errorf("HTTP on %q without TLS: %v", addr, err)
+		}
+		c.GRPCAddr = addr
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "PATRONFED_GRPC_ADDR") {
+			t.Errorf("gRPC on %q without TLS: %v", addr, err)
+		}
+		tls := c
+		tls.TLSCertFile, tls.TLSKeyFile = "cert.pem", "key.pem"
+		if err := tls.Validate(); err != nil {
+			t.Errorf("%q with TLS: %v", addr, err)
+		}
+		c.AllowPlaintext = true
+		if err := c.Validate(); err != nil {
+			t.Errorf("%q with PATRONFED_ALLOW_PLAINTEXT: %v", addr, err)
+		}
+	}
+	t.Setenv("PATRONFED_ALLOW_PLAINTEXT", "sometimes")
+	var c Config
+	c.Register(flag.NewFlagSet("t", flag.ContinueOnError))
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `PATRONFED_ALLOW_PLAINTEXT: "sometimes"`) {
+		t.Errorf("malformed PATRONFED_ALLOW_PLAINTEXT: %v", err)
 	}
 }

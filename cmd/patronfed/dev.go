@@ -19,6 +19,22 @@ import (
 	"github.com/patronfed/patronfed/store"
 )
 
+// devLoopback makes dev listen on loopback unless an address was given
+// (flag or environment): the demo runs without TLS, which serve allows on
+// loopback only (config.Validate).
+func devLoopback(fs *flag.FlagSet, cfg *config.Config) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, a := range []struct {
+		flag, env string
+		addr      *string
+	}{{"grpc-addr", "PATRONFED_GRPC_ADDR", &cfg.GRPCAddr}, {"http-addr", "PATRONFED_HTTP_ADDR", &cfg.HTTPAddr}} {
+		if _, inEnv := os.LookupEnv(a.env); !set[a.flag] && !inEnv && strings.HasPrefix(*a.addr, ":") {
+			*a.addr = "127.0.0.1" + *a.addr
+		}
+	}
+}
+
 // devCmd runs the whole product on a private PostgreSQL under --data-dir:
 // the first run creates the cluster, keys and demo consortium; later runs
 // reuse them. Ctrl-C stops the server, then PostgreSQL.
@@ -31,6 +47,7 @@ func devCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	devLoopback(fs, &cfg)
 	log := newLogger(cfg.LogLevel, os.Stderr)
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/patronfed/patronfed/auth"
+	"github.com/patronfed/patronfed/config"
 	"github.com/patronfed/patronfed/pgtest"
 	"github.com/patronfed/patronfed/pii"
 )
@@ -110,4 +112,58 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestServeRefusesPlaintextOffLoopback (privacy rules §5.1): without TLS
+// and without PATRONFED_ALLOW_PLAINTEXT, serve does not start on an address
+// other than loopback, and says what to do.
+func TestServeRefusesPlaintextOffLoopback(t *testing.T) {
+	if args := os.Getenv("PATRONFED_TEST_RUN_PLAINTEXT"); args != "" {
+		os.Exit(run(strings.Fields(args)))
+	}
+	t.Parallel()
+	enc, idx := pii.GenerateKeyringSpec()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeRefusesPlaintextOffLoopback$")
+	cmd.Env = append(os.Environ(),
+		"PATRONFED_TEST_RUN_PLAINTEXT=serve --grpc-addr :0 --http-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0",
+		"DATABASE_URL=postgres://127.0.0.1:1/none",
+		"PATRONFED_TOKEN_KEYS="+auth.GenerateSigningKeySpec(),
+		"PATRONFED_PII_KEYS="+enc,
+		"PATRONFED_PII_INDEX_KEY="+idx,
+	)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve started in plaintext on :0:\n%s", out)
+	}
+	if !strings.Contains(string(out), "refusing to serve patron data without TLS on :0 (PATRONFED_GRPC_ADDR)") {
+		t.Fatalf("want the refusal explained, got:\n%s", out)
+	}
+}
+
+// dev listens on loopback by default (it serves without TLS), and where
+// it is told to.
+func TestDevListensOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		env        string
+		grpc, http string
+	}{
+		{nil, "", "127.0.0.1:9090", "127.0.0.1:8080"},
+		{[]string{"--grpc-addr", ":7000"}, "", ":7000", "127.0.0.1:8080"},
+		{nil, ":7001", "127.0.0.1:9090", ":7001"},
+	} {
+		if tc.env != "" {
+			t.Setenv("PATRONFED_HTTP_ADDR", tc.env)
+		}
+		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+		var cfg config.Config
+		cfg.Register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		devLoopback(fs, &cfg)
+		if cfg.GRPCAddr != tc.grpc || cfg.HTTPAddr != tc.http {
+			t.Errorf("%v %q: gRPC %s, REST %s; want %s, %s", tc.args, tc.env, cfg.GRPCAddr, cfg.HTTPAddr, tc.grpc, tc.http)
+		}
+	}
 }
