@@ -124,6 +124,58 @@ func (BreachExportFormat) EnumDescriptor() ([]byte, []int) {
 	return file_patronfed_v1_audit_proto_rawDescGZIP(), []int{1}
 }
 
+// LoginTrailKind chooses whose login trails to list.
+type LoginTrailKind int32
+
+const (
+	// Accounts and patrons.
+	LoginTrailKind_LOGIN_TRAIL_KIND_UNSPECIFIED LoginTrailKind = 0
+	// Staff and operator accounts.
+	LoginTrailKind_LOGIN_TRAIL_KIND_ACCOUNT LoginTrailKind = 1
+	LoginTrailKind_LOGIN_TRAIL_KIND_PATRON  LoginTrailKind = 2
+)
+
+// Enum value maps for LoginTrailKind.
+var (
+	LoginTrailKind_name = map[int32]string{
+		0: "LOGIN_TRAIL_KIND_UNSPECIFIED",
+		1: "LOGIN_TRAIL_KIND_ACCOUNT",
+		2: "LOGIN_TRAIL_KIND_PATRON",
+	}
+	LoginTrailKind_value = map[string]int32{
+		"LOGIN_TRAIL_KIND_UNSPECIFIED": 0,
+		"LOGIN_TRAIL_KIND_ACCOUNT":     1,
+		"LOGIN_TRAIL_KIND_PATRON":      2,
+	}
+)
+
+func (x LoginTrailKind) Enum() *LoginTrailKind {
+	p := new(LoginTrailKind)
+	*p = x
+	return p
+}
+
+func (x LoginTrailKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LoginTrailKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_patronfed_v1_audit_proto_enumTypes[2].Descriptor()
+}
+
+func (LoginTrailKind) Type() protoreflect.EnumType {
+	return &file_patronfed_v1_audit_proto_enumTypes[2]
+}
+
+func (x LoginTrailKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LoginTrailKind.Descriptor instead.
+func (LoginTrailKind) EnumDescriptor() ([]byte, []int) {
+	return file_patronfed_v1_audit_proto_rawDescGZIP(), []int{2}
+}
+
 // AuditEntry is one audited decision on patron data.
 type AuditEntry struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1117,6 +1169,236 @@ func (x *VerifyAuditChainResponse) GetReason() string {
 	return ""
 }
 
+type ListLoginTrailsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An address ("203.0.113.7") or a network ("203.0.113.0/24",
+	// "2001:db8::/32"); empty for any.
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// Last login in [start_time, end_time).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	Kind      LoginTrailKind         `protobuf:"varint,4,opt,name=kind,proto3,enum=patronfed.v1.LoginTrailKind" json:"kind,omitempty"`
+	// Default 100, at most 1000.
+	PageSize      int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLoginTrailsRequest) Reset() {
+	*x = ListLoginTrailsRequest{}
+	mi := &file_patronfed_v1_audit_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLoginTrailsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLoginTrailsRequest) ProtoMessage() {}
+
+func (x *ListLoginTrailsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_audit_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLoginTrailsRequest.ProtoReflect.Descriptor instead.
+func (*ListLoginTrailsRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_audit_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListLoginTrailsRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ListLoginTrailsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListLoginTrailsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListLoginTrailsRequest) GetKind() LoginTrailKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LoginTrailKind_LOGIN_TRAIL_KIND_UNSPECIFIED
+}
+
+func (x *ListLoginTrailsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLoginTrailsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// LoginTrail is the last login of an account or a patron.
+type LoginTrail struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "staff", "operator" or "patron".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The account's or the patron's id.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The account's login name; empty for a patron.
+	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
+	// The staff member's library or the patron's home library; empty for the
+	// operator.
+	LibraryId     string                 `protobuf:"bytes,4,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	Address       string                 `protobuf:"bytes,6,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginTrail) Reset() {
+	*x = LoginTrail{}
+	mi := &file_patronfed_v1_audit_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginTrail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginTrail) ProtoMessage() {}
+
+func (x *LoginTrail) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_audit_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginTrail.ProtoReflect.Descriptor instead.
+func (*LoginTrail) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_audit_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LoginTrail) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *LoginTrail) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LoginTrail) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *LoginTrail) GetLibraryId() string {
+	if x != nil {
+		return x.LibraryId
+	}
+	return ""
+}
+
+func (x *LoginTrail) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *LoginTrail) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type ListLoginTrailsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Trails        []*LoginTrail          `protobuf:"bytes,1,rep,name=trails,proto3" json:"trails,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLoginTrailsResponse) Reset() {
+	*x = ListLoginTrailsResponse{}
+	mi := &file_patronfed_v1_audit_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLoginTrailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLoginTrailsResponse) ProtoMessage() {}
+
+func (x *ListLoginTrailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_audit_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLoginTrailsResponse.ProtoReflect.Descriptor instead.
+func (*ListLoginTrailsResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_audit_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListLoginTrailsResponse) GetTrails() []*LoginTrail {
+	if x != nil {
+		return x.Trails
+	}
+	return nil
+}
+
+func (x *ListLoginTrailsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_patronfed_v1_audit_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_audit_proto_rawDesc = "" +
@@ -1215,7 +1497,32 @@ const file_patronfed_v1_audit_proto_rawDesc = "" +
 	"\achecked\x18\x01 \x01(\x03R\achecked\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12(\n" +
 	"\x10first_broken_seq\x18\x03 \x01(\x03R\x0efirstBrokenSeq\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason*f\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb9\x04\n" +
+	"\x16ListLoginTrailsRequest\x12\x94\x01\n" +
+	"\aaddress\x18\x01 \x01(\tBz\xbaHw\xba\x01t\n" +
+	"\aaddress\x129must be an IP address or a network such as 203.0.113.0/24\x1a.this == '' || this.isIp() || this.isIpPrefix()R\aaddress\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12:\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x1c.patronfed.v1.LoginTrailKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12'\n" +
+	"\tpage_size\x18\x05 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken:\x87\x01\xbaH\x83\x01\x1a\x80\x01\n" +
+	"\n" +
+	"time_range\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\xb5\x01\n" +
+	"\n" +
+	"LoginTrail\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1a\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12\x1d\n" +
+	"\n" +
+	"library_id\x18\x04 \x01(\tR\tlibraryId\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\aaddress\x18\x06 \x01(\tR\aaddress\"s\n" +
+	"\x17ListLoginTrailsResponse\x120\n" +
+	"\x06trails\x18\x01 \x03(\v2\x18.patronfed.v1.LoginTrailR\x06trails\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*f\n" +
 	"\rAuditDecision\x12\x1e\n" +
 	"\x1aAUDIT_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16AUDIT_DECISION_ALLOWED\x10\x01\x12\x19\n" +
@@ -1223,11 +1530,16 @@ const file_patronfed_v1_audit_proto_rawDesc = "" +
 	"\x12BreachExportFormat\x12$\n" +
 	" BREACH_EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BREACH_EXPORT_FORMAT_CSV\x10\x01\x12\x1d\n" +
-	"\x19BREACH_EXPORT_FORMAT_JSON\x10\x022\x9a\x04\n" +
+	"\x19BREACH_EXPORT_FORMAT_JSON\x10\x02*m\n" +
+	"\x0eLoginTrailKind\x12 \n" +
+	"\x1cLOGIN_TRAIL_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18LOGIN_TRAIL_KIND_ACCOUNT\x10\x01\x12\x1b\n" +
+	"\x17LOGIN_TRAIL_KIND_PATRON\x10\x022\x99\x05\n" +
 	"\fAuditService\x12|\n" +
 	"\x10ListAuditEntries\x12%.patronfed.v1.ListAuditEntriesRequest\x1a&.patronfed.v1.ListAuditEntriesResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/audit/entries\x12}\n" +
 	"\x0eGetBreachScope\x12#.patronfed.v1.GetBreachScopeRequest\x1a$.patronfed.v1.GetBreachScopeResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/audit:breachScope\x12\x8c\x01\n" +
-	"\x11ExportBreachScope\x12&.patronfed.v1.ExportBreachScopeRequest\x1a'.patronfed.v1.ExportBreachScopeResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/audit:exportBreachScope\x12~\n" +
+	"\x11ExportBreachScope\x12&.patronfed.v1.ExportBreachScopeRequest\x1a'.patronfed.v1.ExportBreachScopeResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/audit:exportBreachScope\x12}\n" +
+	"\x0fListLoginTrails\x12$.patronfed.v1.ListLoginTrailsRequest\x1a%.patronfed.v1.ListLoginTrailsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/audit/loginTrails\x12~\n" +
 	"\x10VerifyAuditChain\x12%.patronfed.v1.VerifyAuditChainRequest\x1a&.patronfed.v1.VerifyAuditChainResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/audit:verifyB=Z;github.com/patronfed/patronfed/gen/patronfed/v1;patronfedv1b\x06proto3"
 
 var (
@@ -1242,58 +1554,69 @@ func file_patronfed_v1_audit_proto_rawDescGZIP() []byte {
 	return file_patronfed_v1_audit_proto_rawDescData
 }
 
-var file_patronfed_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_patronfed_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_patronfed_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_patronfed_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_patronfed_v1_audit_proto_goTypes = []any{
 	(AuditDecision)(0),                // 0: patronfed.v1.AuditDecision
 	(BreachExportFormat)(0),           // 1: patronfed.v1.BreachExportFormat
-	(*AuditEntry)(nil),                // 2: patronfed.v1.AuditEntry
-	(*ListAuditEntriesRequest)(nil),   // 3: patronfed.v1.ListAuditEntriesRequest
-	(*ListAuditEntriesResponse)(nil),  // 4: patronfed.v1.ListAuditEntriesResponse
-	(*BreachFilter)(nil),              // 5: patronfed.v1.BreachFilter
-	(*BreachFieldCount)(nil),          // 6: patronfed.v1.BreachFieldCount
-	(*BreachPatron)(nil),              // 7: patronfed.v1.BreachPatron
-	(*BreachSummary)(nil),             // 8: patronfed.v1.BreachSummary
-	(*GetBreachScopeRequest)(nil),     // 9: patronfed.v1.GetBreachScopeRequest
-	(*GetBreachScopeResponse)(nil),    // 10: patronfed.v1.GetBreachScopeResponse
-	(*ExportBreachScopeRequest)(nil),  // 11: patronfed.v1.ExportBreachScopeRequest
-	(*ExportBreachScopeResponse)(nil), // 12: patronfed.v1.ExportBreachScopeResponse
-	(*VerifyAuditChainRequest)(nil),   // 13: patronfed.v1.VerifyAuditChainRequest
-	(*VerifyAuditChainResponse)(nil),  // 14: patronfed.v1.VerifyAuditChainResponse
-	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
+	(LoginTrailKind)(0),               // 2: patronfed.v1.LoginTrailKind
+	(*AuditEntry)(nil),                // 3: patronfed.v1.AuditEntry
+	(*ListAuditEntriesRequest)(nil),   // 4: patronfed.v1.ListAuditEntriesRequest
+	(*ListAuditEntriesResponse)(nil),  // 5: patronfed.v1.ListAuditEntriesResponse
+	(*BreachFilter)(nil),              // 6: patronfed.v1.BreachFilter
+	(*BreachFieldCount)(nil),          // 7: patronfed.v1.BreachFieldCount
+	(*BreachPatron)(nil),              // 8: patronfed.v1.BreachPatron
+	(*BreachSummary)(nil),             // 9: patronfed.v1.BreachSummary
+	(*GetBreachScopeRequest)(nil),     // 10: patronfed.v1.GetBreachScopeRequest
+	(*GetBreachScopeResponse)(nil),    // 11: patronfed.v1.GetBreachScopeResponse
+	(*ExportBreachScopeRequest)(nil),  // 12: patronfed.v1.ExportBreachScopeRequest
+	(*ExportBreachScopeResponse)(nil), // 13: patronfed.v1.ExportBreachScopeResponse
+	(*VerifyAuditChainRequest)(nil),   // 14: patronfed.v1.VerifyAuditChainRequest
+	(*VerifyAuditChainResponse)(nil),  // 15: patronfed.v1.VerifyAuditChainResponse
+	(*ListLoginTrailsRequest)(nil),    // 16: patronfed.v1.ListLoginTrailsRequest
+	(*LoginTrail)(nil),                // 17: patronfed.v1.LoginTrail
+	(*ListLoginTrailsResponse)(nil),   // 18: patronfed.v1.ListLoginTrailsResponse
+	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
 }
 var file_patronfed_v1_audit_proto_depIdxs = []int32{
-	15, // 0: patronfed.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	19, // 0: patronfed.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: patronfed.v1.ListAuditEntriesRequest.decision:type_name -> patronfed.v1.AuditDecision
-	15, // 2: patronfed.v1.ListAuditEntriesRequest.start_time:type_name -> google.protobuf.Timestamp
-	15, // 3: patronfed.v1.ListAuditEntriesRequest.end_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: patronfed.v1.ListAuditEntriesResponse.entries:type_name -> patronfed.v1.AuditEntry
-	15, // 5: patronfed.v1.BreachFilter.start_time:type_name -> google.protobuf.Timestamp
-	15, // 6: patronfed.v1.BreachFilter.end_time:type_name -> google.protobuf.Timestamp
-	6,  // 7: patronfed.v1.BreachPatron.fields:type_name -> patronfed.v1.BreachFieldCount
-	15, // 8: patronfed.v1.BreachPatron.first_read_time:type_name -> google.protobuf.Timestamp
-	15, // 9: patronfed.v1.BreachPatron.last_read_time:type_name -> google.protobuf.Timestamp
-	6,  // 10: patronfed.v1.BreachSummary.fields:type_name -> patronfed.v1.BreachFieldCount
-	15, // 11: patronfed.v1.BreachSummary.first_read_time:type_name -> google.protobuf.Timestamp
-	15, // 12: patronfed.v1.BreachSummary.last_read_time:type_name -> google.protobuf.Timestamp
-	5,  // 13: patronfed.v1.GetBreachScopeRequest.filter:type_name -> patronfed.v1.BreachFilter
-	8,  // 14: patronfed.v1.GetBreachScopeResponse.summary:type_name -> patronfed.v1.BreachSummary
-	7,  // 15: patronfed.v1.GetBreachScopeResponse.patrons:type_name -> patronfed.v1.BreachPatron
-	5,  // 16: patronfed.v1.ExportBreachScopeRequest.filter:type_name -> patronfed.v1.BreachFilter
+	19, // 2: patronfed.v1.ListAuditEntriesRequest.start_time:type_name -> google.protobuf.Timestamp
+	19, // 3: patronfed.v1.ListAuditEntriesRequest.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 4: patronfed.v1.ListAuditEntriesResponse.entries:type_name -> patronfed.v1.AuditEntry
+	19, // 5: patronfed.v1.BreachFilter.start_time:type_name -> google.protobuf.Timestamp
+	19, // 6: patronfed.v1.BreachFilter.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 7: patronfed.v1.BreachPatron.fields:type_name -> patronfed.v1.BreachFieldCount
+	19, // 8: patronfed.v1.BreachPatron.first_read_time:type_name -> google.protobuf.Timestamp
+	19, // 9: patronfed.v1.BreachPatron.last_read_time:type_name -> google.protobuf.Timestamp
+	7,  // 10: patronfed.v1.BreachSummary.fields:type_name -> patronfed.v1.BreachFieldCount
+	19, // 11: patronfed.v1.BreachSummary.first_read_time:type_name -> google.protobuf.Timestamp
+	19, // 12: patronfed.v1.BreachSummary.last_read_time:type_name -> google.protobuf.Timestamp
+	6,  // 13: patronfed.v1.GetBreachScopeRequest.filter:type_name -> patronfed.v1.BreachFilter
+	9,  // 14: patronfed.v1.GetBreachScopeResponse.summary:type_name -> patronfed.v1.BreachSummary
+	8,  // 15: patronfed.v1.GetBreachScopeResponse.patrons:type_name -> patronfed.v1.BreachPatron
+	6,  // 16: patronfed.v1.ExportBreachScopeRequest.filter:type_name -> patronfed.v1.BreachFilter
 	1,  // 17: patronfed.v1.ExportBreachScopeRequest.format:type_name -> patronfed.v1.BreachExportFormat
-	3,  // 18: patronfed.v1.AuditService.ListAuditEntries:input_type -> patronfed.v1.ListAuditEntriesRequest
-	9,  // 19: patronfed.v1.AuditService.GetBreachScope:input_type -> patronfed.v1.GetBreachScopeRequest
-	11, // 20: patronfed.v1.AuditService.ExportBreachScope:input_type -> patronfed.v1.ExportBreachScopeRequest
-	13, // 21: patronfed.v1.AuditService.VerifyAuditChain:input_type -> patronfed.v1.VerifyAuditChainRequest
-	4,  // 22: patronfed.v1.AuditService.ListAuditEntries:output_type -> patronfed.v1.ListAuditEntriesResponse
-	10, // 23: patronfed.v1.AuditService.GetBreachScope:output_type -> patronfed.v1.GetBreachScopeResponse
-	12, // 24: patronfed.v1.AuditService.ExportBreachScope:output_type -> patronfed.v1.ExportBreachScopeResponse
-	14, // 25: patronfed.v1.AuditService.VerifyAuditChain:output_type -> patronfed.v1.VerifyAuditChainResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	19, // 18: patronfed.v1.ListLoginTrailsRequest.start_time:type_name -> google.protobuf.Timestamp
+	19, // 19: patronfed.v1.ListLoginTrailsRequest.end_time:type_name -> google.protobuf.Timestamp
+	2,  // 20: patronfed.v1.ListLoginTrailsRequest.kind:type_name -> patronfed.v1.LoginTrailKind
+	19, // 21: patronfed.v1.LoginTrail.time:type_name -> google.protobuf.Timestamp
+	17, // 22: patronfed.v1.ListLoginTrailsResponse.trails:type_name -> patronfed.v1.LoginTrail
+	4,  // 23: patronfed.v1.AuditService.ListAuditEntries:input_type -> patronfed.v1.ListAuditEntriesRequest
+	10, // 24: patronfed.v1.AuditService.GetBreachScope:input_type -> patronfed.v1.GetBreachScopeRequest
+	12, // 25: patronfed.v1.AuditService.ExportBreachScope:input_type -> patronfed.v1.ExportBreachScopeRequest
+	16, // 26: patronfed.v1.AuditService.ListLoginTrails:input_type -> patronfed.v1.ListLoginTrailsRequest
+	14, // 27: patronfed.v1.AuditService.VerifyAuditChain:input_type -> patronfed.v1.VerifyAuditChainRequest
+	5,  // 28: patronfed.v1.AuditService.ListAuditEntries:output_type -> patronfed.v1.ListAuditEntriesResponse
+	11, // 29: patronfed.v1.AuditService.GetBreachScope:output_type -> patronfed.v1.GetBreachScopeResponse
+	13, // 30: patronfed.v1.AuditService.ExportBreachScope:output_type -> patronfed.v1.ExportBreachScopeResponse
+	18, // 31: patronfed.v1.AuditService.ListLoginTrails:output_type -> patronfed.v1.ListLoginTrailsResponse
+	15, // 32: patronfed.v1.AuditService.VerifyAuditChain:output_type -> patronfed.v1.VerifyAuditChainResponse
+	28, // [28:33] is the sub-list for method output_type
+	23, // [23:28] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_audit_proto_init() }
@@ -1306,8 +1629,8 @@ func file_patronfed_v1_audit_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_audit_proto_rawDesc), len(file_patronfed_v1_audit_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   13,
+			NumEnums:      3,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	AuditService_ListAuditEntries_FullMethodName  = "/patronfed.v1.AuditService/ListAuditEntries"
 	AuditService_GetBreachScope_FullMethodName    = "/patronfed.v1.AuditService/GetBreachScope"
 	AuditService_ExportBreachScope_FullMethodName = "/patronfed.v1.AuditService/ExportBreachScope"
+	AuditService_ListLoginTrails_FullMethodName   = "/patronfed.v1.AuditService/ListLoginTrails"
 	AuditService_VerifyAuditChain_FullMethodName  = "/patronfed.v1.AuditService/VerifyAuditChain"
 )
 
@@ -45,6 +46,13 @@ type AuditServiceClient interface {
 	// one column of read counts per field group) or JSON, a page at a time,
 	// for the report to the supervisory authority.
 	ExportBreachScope(ctx context.Context, in *ExportBreachScopeRequest, opts ...grpc.CallOption) (*ExportBreachScopeResponse, error)
+	// ListLoginTrails lists login trails, newest first: the last login (time
+	// and address) of each staff and operator account and of each patron,
+	// the only one kept (privacy rules §1). For scoping an incident: which
+	// accounts last logged in from an address or network, or in a time
+	// window. A patron appears by id and home library only; the operator
+	// never reads patron records (§2.6).
+	ListLoginTrails(ctx context.Context, in *ListLoginTrailsRequest, opts ...grpc.CallOption) (*ListLoginTrailsResponse, error)
 	// VerifyAuditChain recomputes the hash chain and reports the first broken
 	// link.
 	VerifyAuditChain(ctx context.Context, in *VerifyAuditChainRequest, opts ...grpc.CallOption) (*VerifyAuditChainResponse, error)
@@ -88,6 +96,16 @@ func (c *auditServiceClient) ExportBreachScope(ctx context.Context, in *ExportBr
 	return out, nil
 }
 
+func (c *auditServiceClient) ListLoginTrails(ctx context.Context, in *ListLoginTrailsRequest, opts ...grpc.CallOption) (*ListLoginTrailsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLoginTrailsResponse)
+	err := c.cc.Invoke(ctx, AuditService_ListLoginTrails_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *auditServiceClient) VerifyAuditChain(ctx context.Context, in *VerifyAuditChainRequest, opts ...grpc.CallOption) (*VerifyAuditChainResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(VerifyAuditChainResponse)
@@ -118,6 +136,13 @@ type AuditServiceServer interface {
 	// one column of read counts per field group) or JSON, a page at a time,
 	// for the report to the supervisory authority.
 	ExportBreachScope(context.Context, *ExportBreachScopeRequest) (*ExportBreachScopeResponse, error)
+	// ListLoginTrails lists login trails, newest first: the last login (time
+	// and address) of each staff and operator account and of each patron,
+	// the only one kept (privacy rules §1). For scoping an incident: which
+	// accounts last logged in from an address or network, or in a time
+	// window. A patron appears by id and home library only; the operator
+	// never reads patron records (§2.6).
+	ListLoginTrails(context.Context, *ListLoginTrailsRequest) (*ListLoginTrailsResponse, error)
 	// VerifyAuditChain recomputes the hash chain and reports the first broken
 	// link.
 	VerifyAuditChain(context.Context, *VerifyAuditChainRequest) (*VerifyAuditChainResponse, error)
@@ -139,6 +164,9 @@ func (UnimplementedAuditServiceServer) GetBreachScope(context.Context, *GetBreac
 }
 func (UnimplementedAuditServiceServer) ExportBreachScope(context.Context, *ExportBreachScopeRequest) (*ExportBreachScopeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExportBreachScope not implemented")
+}
+func (UnimplementedAuditServiceServer) ListLoginTrails(context.Context, *ListLoginTrailsRequest) (*ListLoginTrailsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLoginTrails not implemented")
 }
 func (UnimplementedAuditServiceServer) VerifyAuditChain(context.Context, *VerifyAuditChainRequest) (*VerifyAuditChainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyAuditChain not implemented")
@@ -218,6 +246,24 @@ func _AuditService_ExportBreachScope_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuditService_ListLoginTrails_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLoginTrailsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).ListLoginTrails(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_ListLoginTrails_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).ListLoginTrails(ctx, req.(*ListLoginTrailsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AuditService_VerifyAuditChain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(VerifyAuditChainRequest)
 	if err := dec(in); err != nil {
@@ -254,6 +300,10 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportBreachScope",
 			Handler:    _AuditService_ExportBreachScope_Handler,
+		},
+		{
+			MethodName: "ListLoginTrails",
+			Handler:    _AuditService_ListLoginTrails_Handler,
 		},
 		{
 			MethodName: "VerifyAuditChain",
