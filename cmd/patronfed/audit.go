@@ -32,6 +32,10 @@ The consortium operator's view of the audit log of patron data access:
                        which patrons and which field groups were read (privacy
                        rules §5.4); --csv/--json export the report for the
                        supervisory authority
+  trails [--address IP|NET] [--kind accounts|patrons] [--from T] [--to T]
+         [--limit N]   login trails, newest first: the last login (time,
+                       address) of accounts and patrons; a patron by id and
+                       home library only (privacy rules §2.6)
   verify               check the hash chain and report the first broken link
 
 T is RFC 3339 (2026-03-02T09:00:00Z) or a date (2026-03-02, UTC midnight).
@@ -71,10 +75,12 @@ func auditCmd(ctx context.Context, args []string, out io.Writer) error {
 	decision := fs.String("decision", "", "query: allowed or denied")
 	from := fs.String("from", "", "start of the time window (inclusive)")
 	to := fs.String("to", "", "end of the time window (exclusive)")
-	limit := fs.Int("limit", 100, "query: at most this many entries")
+	limit := fs.Int("limit", 100, "query, trails: at most this many entries")
 	asCSV := fs.Bool("csv", false, "breach: export CSV (one row per patron, read counts per field group)")
 	asJSON := fs.Bool("json", false, "breach: export JSON")
 	outFile := fs.String("out", "", "breach: write the export to FILE instead of standard output")
+	address := fs.String("address", "", "trails: an address (203.0.113.7) or network (203.0.113.0/24)")
+	kind := fs.String("kind", "", "trails: accounts or patrons (default both)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), auditUsage) }
 	if _, err := parseArgs(fs, args[1:]); err != nil {
 		return err
@@ -141,6 +147,37 @@ func auditCmd(ctx context.Context, args []string, out io.Writer) error {
 			return exportBreach(ctx, c, filter, *asJSON, *outFile, out)
 		}
 		return printBreach(ctx, c, filter, out)
+
+	case "trails":
+		req := &pb.ListLoginTrailsRequest{Address: *address, StartTime: start, EndTime: end}
+		switch *kind {
+		case "":
+		case "accounts":
+			req.Kind = pb.LoginTrailKind_LOGIN_TRAIL_KIND_ACCOUNT
+		case "patrons":
+			req.Kind = pb.LoginTrailKind_LOGIN_TRAIL_KIND_PATRON
+		default:
+			return errors.New("--kind is accounts or patrons")
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME	ADDRESS	KIND	ID	USERNAME	LIBRARY")
+		n := 0
+		for n < *limit {
+			req.PageSize = int32(min(*limit-n, 1000))
+			resp, err := c.ListLoginTrails(ctx, req)
+			if err != nil {
+				return rpcError(err)
+			}
+			for _, tr := range resp.GetTrails() {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", stampOf(tr.GetTime().AsTime()), tr.GetAddress(), tr.GetKind(),
+					tr.GetId(), orDash(tr.GetUsername()), orDash(tr.GetLibraryId()))
+				n++
+			}
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
+		}
+		return tw.Flush()
 
 	case "verify":
 		resp, err := c.VerifyAuditChain(ctx, &pb.VerifyAuditChainRequest{})

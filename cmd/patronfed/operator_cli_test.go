@@ -114,4 +114,9 @@ func TestOperatorCLI(t *testing.T) {
 		t.Fatalf("CSV export: %v\n%s", err, raw)
 	}
 	mustContain(t, cli(t, false, "audit", "verify"), "audit log intact")
+
+	// Login trails: the operator's own login is one, from loopback.
+	mustContain(t, cli(t, false, "audit", "trails", "--address", "127.0.0.0/8", "--kind", "accounts"), "ADDRESS", "127.0.0.1", "operator")
+	mustContain(t, cli(t, true, "audit", "trails", "--kind", "robots"), "--kind is accounts or patrons")
+	mustContain(t, cli(t, true, "audit", "trails", "--address", "not-an-address"), "InvalidArgument", "address")
 }

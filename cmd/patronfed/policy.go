@@ -281,6 +281,13 @@ func stampOf(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func orNone(ss []string) string {
 	if len(ss) == 0 {
 		return "(none)"
