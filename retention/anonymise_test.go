@@ -186,7 +186,11 @@ func TestStatisticsUnchanged(t *testing.T) {
 		t.Fatalf("archived %d, want 8", r.Count("AAA", retention.StepArchive))
 	}
 	snapshot := func() ([]stats.LoanRow, []stats.PatronRow, map[string]int64) {
-		loans, err := stats.Loans(w.ctx, w.app, stats.Scope{}, epoch, months(30), 0)
+		window, ok := stats.MonthWindow(epoch, months(30), w.clock.Now())
+		if !ok {
+			t.Fatal("no ended month to count")
+		}
+		loans, err := stats.Loans(w.ctx, w.app, stats.Scope{}, window, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
