@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Config is what `patronfed serve` needs.
@@ -48,6 +52,11 @@ type Config struct {
 	// mesh terminates TLS in front of patronfed. Without it, serve refuses
 	// to start in plaintext off loopback (privacy rules §5.1).
 	AllowPlaintext bool
+	// AllowDBPlaintext lets DATABASE_URL name a PostgreSQL host other than
+	// loopback or a Unix socket without requiring TLS (sslmode require,
+	// verify-ca or verify-full): for a private network the operator
+	// vouches for. Without it, serve refuses (privacy rules §5.1).
+	AllowDBPlaintext bool
 
 	// PolicyPollInterval is how often a replica checks the active policy
 	// version besides LISTEN/NOTIFY (0: policystore's default).
@@ -94,6 +103,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	str(fs, &c.OTLPEndpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry OTLP/gRPC endpoint; tracing is off when empty")
 	str(fs, &c.TLSCertFile, "tls-cert", "PATRONFED_TLS_CERT", "", "PEM certificate (chain) for TLS on the gRPC and REST ports; plaintext when empty (then only on loopback addresses, unless --allow-plaintext)")
 	str(fs, &c.TLSKeyFile, "tls-key", "PATRONFED_TLS_KEY", "", "PEM private key for --tls-cert")
+	c.boolean(fs, &c.AllowDBPlaintext, "allow-db-plaintext", "PATRONFED_DB_ALLOW_PLAINTEXT", false, "connect to a PostgreSQL host other than loopback or a Unix socket without requiring TLS (without this, DATABASE_URL must then say sslmode=require, verify-ca or verify-full)")
 	c.boolean(fs, &c.AllowPlaintext, "allow-plaintext", "PATRONFED_ALLOW_PLAINTEXT", false, "serve gRPC and REST without TLS on addresses other than loopback, because a proxy, ingress or service mesh terminates TLS in front (without TLS and without this, only loopback addresses are served)")
 	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
 	c.integer(fs, &c.GRPCStreamWorkers, "grpc-stream-workers", "PATRONFED_GRPC_STREAM_WORKERS", 64, "long-lived goroutines serving gRPC calls (their stacks stay grown); calls beyond them get their own goroutine; 0 = a goroutine per call")
@@ -124,6 +134,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.DatabaseURL != "" {
+		if err := c.checkDBTransport(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.RetentionInterval < 0 {
 		errs = append(errs, errors.New("retention interval must not be negative (0 disables it)"))
 	}
@@ -142,6 +157,36 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("token TTL must be between 0 and 24h"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkDBTransport refuses a DATABASE_URL that may carry patron data in
+// plaintext across a network: a host other than loopback or a Unix socket
+// whose connection may fall back to, or is, plaintext (sslmode disable,
+// allow or prefer; prefer is libpq's default).
+func (c *Config) checkDBTransport() error {
+	pc, err := pgconn.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if c.AllowDBPlaintext {
+		return nil
+	}
+	targets := []*pgconn.FallbackConfig{{Host: pc.Host, Port: pc.Port, TLSConfig: pc.TLSConfig}}
+	targets = append(targets, pc.Fallbacks...)
+	var plain []string
+	for _, t := range targets {
+		local := strings.HasPrefix(t.Host, "/") || t.Host == "localhost"
+		if ip := net.ParseIP(t.Host); ip != nil && ip.IsLoopback() {
+			local = true
+		}
+		if !local && t.TLSConfig == nil && !slices.Contains(plain, t.Host) {
+			plain = append(plain, t.Host)
+		}
+	}
+	if len(plain) > 0 {
+		return fmt.Errorf("refusing to reach PostgreSQL on %s without TLS (privacy rules §5.1): add sslmode=verify-full (or require) to DATABASE_URL, or set PATRONFED_DB_ALLOW_PLAINTEXT=true on a private network you vouch for", strings.Join(plain, ", "))
+	}
+	return nil
 }
 
 // Loopback reports whether a listen address (host:port) accepts

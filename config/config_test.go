@@ -8,7 +8,7 @@ import (
 )
 
 func TestEnvironmentDefaultsAndFlagsOverride(t *testing.T) {
-	t.Setenv("DATABASE_URL", "postgres://env")
+	t.Setenv("DATABASE_URL", "postgres://localhost/env")
 	t.Setenv("PATRONFED_TOKEN_TTL", "5m")
 	t.Setenv("PATRONFED_TOKEN_KEYS", "k")
 	t.Setenv("PATRONFED_PII_KEYS", "k")
@@ -20,7 +20,7 @@ func TestEnvironmentDefaultsAndFlagsOverride(t *testing.T) {
 	if err := fs.Parse([]string{"--grpc-addr", ":1234"}); err != nil {
 		t.Fatal(err)
 	}
-	if c.DatabaseURL != "postgres://env" || c.TokenTTL != 5*time.Minute || c.GRPCAddr != ":1234" || !c.AllowPlaintext {
+	if c.DatabaseURL != "postgres://localhost/env" || c.TokenTTL != 5*time.Minute || c.GRPCAddr != ":1234" || !c.AllowPlaintext {
 		t.Fatalf("config %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -74,7 +74,7 @@ func TestSearchPlanIsOneOfThree(t *testing.T) {
 
 // valid is a configuration that passes Validate: loopback addresses, no TLS.
 func valid() Config {
-	return Config{DatabaseURL: "x", TokenKeys: "k", PIIKeys: "k", PIIIndexKey: "k", TokenTTL: time.Minute,
+	return Config{DatabaseURL: "postgres://127.0.0.1/x", TokenKeys: "k", PIIKeys: "k", PIIIndexKey: "k", TokenTTL: time.Minute,
 		GRPCAddr: "127.0.0.1:9090", HTTPAddr: "127.0.0.1:8080"}
 }
 
@@ -115,5 +115,47 @@ func TestPlaintextOnlyOnLoopback(t *testing.T) {
 	c.Register(flag.NewFlagSet("t", flag.ContinueOnError))
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `PATRONFED_ALLOW_PLAINTEXT: "sometimes"`) {
 		t.Errorf("malformed PATRONFED_ALLOW_PLAINTEXT: %v", err)
+	}
+}
+
+// Privacy rules §5.1 (encrypted transport) towards PostgreSQL: a host
+// across a network needs TLS without a plaintext fallback, unless the
+// operator vouches for the network.
+func TestDatabaseTransport(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"postgres://u@127.0.0.1:5432/db?sslmode=disable":                  true,
+		"postgres://u@localhost/db":                                       true,
+		"postgres://u@[::1]/db":                                           true,
+		"host=/var/run/postgresql dbname=db":                              true,
+		"postgres://u@db.example.org/db?sslmode=require":                  true,
+		"postgres://u@db.example.org/db?sslmode=verify-full":              true,
+		"postgres://u@db.example.org/db":                                  false, // prefer: falls back to plaintext
+		"postgres://u@db.example.org/db?sslmode=prefer":                   false,
+		"postgres://u@db.example.org/db?sslmode=allow":                    false,
+		"postgres://u:secret@10.0.0.5/db?sslmode=disable":                 false,
+		"postgres://u@127.0.0.1,db.example.org/db?sslmode=disable":        false,
+		"postgres://u@db1.example.org,db2.example.org/db?sslmode=require": true,
+	} {
+		c := valid()
+		c.DatabaseURL = url
+		err := c.Validate()
+		if ok != (err == nil) {
+			t.Errorf("%s: %v", url, err)
+			continue
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "PATRONFED_DB_ALLOW_PLAINTEXT") || strings.Contains(err.Error(), "secret") {
+				t.Errorf("%s: %v", url, err)
+			}
+			c.AllowDBPlaintext = true
+			if err := c.Validate(); err != nil {
+				t.Errorf("%s with PATRONFED_DB_ALLOW_PLAINTEXT: %v", url, err)
+			}
+		}
+	}
+	c := valid()
+	c.DatabaseURL = "postgres://u:secret@%zz"
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("unparsable URL: %v", err)
 	}
 }
