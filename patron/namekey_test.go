@@ -103,7 +103,11 @@ func TestNameKey(t *testing.T) {
 		"Łódź Ąę Śń": "lodz ae sn", "Gödöllő Űr": "godollo ur", "Straße ẞ": "strasse ss", "Ærø Œuvre Þór Ĳssel": "aero oeuvre thor ijssel",
 		"Øresund Åse": "oresund ase", "Đorđe Ðiðrik": "dorde didrik", "Ștefan Țară": "stefan tara", "François Niño": "francois nino",
 		"ПЕТРОВ Ґава": "петров ґава", "ΆΓΙΟΣ Σωκράτης": "αγιοσ σωκρατησ", "O'Brien-Smith": "o'brien-smith",
-		"漢字": "漢字", "😀": "😀", "": "", "Nguyễn": "nguyễn",
+		"漢字": "漢字", "😀": "😀", "": "",
+		"Nguyễn Thị Dương": "nguyen thi duong", "TRẦN PHẠM HỒ": "tran pham ho", "ƠƯơư": "ouou", "Ǎǐǒǔǖǘǚǜ": "aiouuuuu",
+		"Ǆ ǅ ǆ Ǳ ǲ ǳ Ǉ ǈ ǉ Ǌ ǋ ǌ": "dz dz dz dz dz dz lj lj lj nj nj nj", "Ǣǽ": "aeae", "ƀ Ɓ ɓ ƒ Ɨ ɨ Ǥ Ƶ": "b b b f i i g z",
+		"ḃḋḟṁṗṡṫ ẁẃẅỳ": "bdfmpst wwwy", "ＮＧＵＹＥＮ ｎｇｕｙｅｎ ０９": "nguyen nguyen 09", "Ｏ＇Ｂｒｉｅｎ％＼": "o'brien%\\",
+		"ə ǝ Ɛ Ɔ ʃ ȝ ƿ ƕ Ȣ Ỻ": "ə ǝ Ɛ Ɔ ʃ ȝ ƿ ƕ Ȣ Ỻ",
 	} {
 		if got := patron.NameKey(in); got != want {
 			t.Errorf("NameKey(%q) = %q, want %q", in, got, want)
