@@ -10,6 +10,14 @@
 // their loan with ON DELETE SET NULL, so DeleteHistory keeps every fee
 // (amount, dates, kind) but detaches it from the borrowed title.
 //
+// A reservation names an item or a title (a catalogue record, the
+// record_id of its copies). A title hold waits in its record's queue and
+// holds back no copy until one is checked in that no item hold waits for:
+// CheckIn then captures that copy for the record's oldest active hold,
+// which from then on is an item hold at the front of the copy's queue
+// (reservations.item_id; record_id stays). A checkout fulfils the
+// borrower's own hold on the copy's title, captured or not.
+//
 // Functions take a Querier (a pgx.Tx or a pool) and the current time from
 // the caller's injected clock; a state change is meant to run inside one
 // store.InTx. Business-rule failures are returned as gRPC status errors

@@ -26,6 +26,16 @@ var (
 	ErrEntryNotFound    = status.Error(codes.NotFound, "no history entry with this id")
 )
 
+// Errors of title holds (reservations of a catalogue record).
+var (
+	ErrRecordNotLendable = status.Error(codes.FailedPrecondition,
+		"no copy of this title can be lent: the catalogue has no copy of the record, or every copy is missing or withdrawn")
+	ErrAlreadyReservedRecord  = status.Error(codes.FailedPrecondition, "patron already has an active reservation for this title")
+	ErrAlreadyBorrowingRecord = status.Error(codes.FailedPrecondition, "patron already has a copy of this title on loan")
+	ErrTitleReserved          = status.Error(codes.FailedPrecondition,
+		"another patron is waiting for this title and no other copy is on the shelf for them")
+)
+
 // blocked is the FailedPrecondition for a patron who may not borrow.
 func blocked(reason string) error {
 	return status.Error(codes.FailedPrecondition, "patron may not borrow: "+reason)

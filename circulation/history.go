@@ -21,8 +21,11 @@ const (
 // HistoryEntry is a returned loan or a finished reservation: data that
 // only the patron reads, in their own account (privacy-rules §2.4).
 type HistoryEntry struct {
-	ID, Kind, Outcome  string
+	ID, Kind, Outcome string
+	// Barcode is "" for a title hold that ended before a copy was
+	// captured for it; Title is then that of the record's first copy.
 	Barcode, Title     string
+	RecordID           string
 	LibraryID          string
 	StartedAt, EndedAt time.Time
 }
@@ -30,18 +33,19 @@ type HistoryEntry struct {
 // History lists a page of the patron's history, newest first.
 func History(ctx context.Context, q Querier, patronID string, limit, offset int) ([]HistoryEntry, error) {
 	rows, err := q.Query(ctx, `
-		SELECT l.id::text, 'loan', 'returned', i.barcode, i.title, l.lending_library_id::text, l.checked_out_at, l.returned_at
+		SELECT l.id::text, 'loan', 'returned', i.barcode, i.title, '', l.lending_library_id::text, l.checked_out_at, l.returned_at
 			FROM loans l JOIN items i ON i.id = l.item_id WHERE l.patron_id = $1 AND l.returned_at IS NOT NULL
 		UNION ALL
-		SELECT r.id::text, 'reservation', r.status, i.barcode, i.title, r.pickup_library_id::text, r.placed_at, r.finished_at
-			FROM reservations r JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status <> 'active'
-		ORDER BY 8 DESC, 1 LIMIT $2 OFFSET $3`, patronID, limit, offset)
+		SELECT r.id::text, 'reservation', r.status, coalesce(i.barcode, ''), coalesce(i.title, `+recordTitle+`, ''),
+				coalesce(r.record_id, ''), r.pickup_library_id::text, r.placed_at, r.finished_at
+			FROM reservations r LEFT JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status <> 'active'
+		ORDER BY 9 DESC, 1 LIMIT $2 OFFSET $3`, patronID, limit, offset)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryEntry, error) {
 		var e HistoryEntry
-		err := r.Scan(&e.ID, &e.Kind, &e.Outcome, &e.Barcode, &e.Title, &e.LibraryID, &e.StartedAt, &e.EndedAt)
+		err := r.Scan(&e.ID, &e.Kind, &e.Outcome, &e.Barcode, &e.Title, &e.RecordID, &e.LibraryID, &e.StartedAt, &e.EndedAt)
 		return e, err
 	})
 }

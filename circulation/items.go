@@ -14,6 +14,8 @@ func init() {
 	store.RegisterConstraint("items_barcode_key", "barcode", "an item with this barcode already exists")
 	store.RegisterConstraint("items_barcode_check", "barcode", "barcode must be 4-32 letters, digits or dashes")
 	store.RegisterConstraint("items_title_check", "title", "title must be 1-500 characters")
+	store.RegisterConstraint("items_record_id_check", "record_id",
+		"record_id must be 1-64 printable characters without leading or trailing spaces")
 }
 
 // Item statuses as stored.
@@ -24,24 +26,34 @@ const (
 	ItemWithdrawn = "withdrawn"
 )
 
-// Item is a lendable copy.
+// Item is a lendable copy. RecordID is the catalogue record it is a copy
+// of ("" if not known): a hold on that record can be served by it.
 type Item struct {
-	ID, Barcode, Title, OwningLibraryID, Status string
+	ID, Barcode, Title, OwningLibraryID, Status, RecordID string
 }
 
-const itemCols = `i.id::text, i.barcode, i.title, i.owning_library_id::text, i.status`
+// itemCols are the columns of Item, read from items i. The coalesces let
+// the same list read an outer-joined item that is not there (all "").
+const itemCols = `coalesce(i.id::text, ''), coalesce(i.barcode, ''), coalesce(i.title, ''),
+	coalesce(i.owning_library_id::text, ''), coalesce(i.status, ''), coalesce(i.record_id, '')`
+
+// dest are the scan destinations of itemCols.
+func (it *Item) dest() []any {
+	return []any{&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status, &it.RecordID}
+}
 
 func scanItem(row pgx.Row) (Item, error) {
 	var it Item
-	err := row.Scan(&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status)
+	err := row.Scan(it.dest()...)
 	return it, err
 }
 
-// CreateItem adds an item owned by library.
-func CreateItem(ctx context.Context, q Querier, library, barcode, title string, now time.Time) (Item, error) {
+// CreateItem adds an item owned by library, a copy of the catalogue record
+// recordID ("" if not known).
+func CreateItem(ctx context.Context, q Querier, library, barcode, title, recordID string, now time.Time) (Item, error) {
 	return scanItem(q.QueryRow(ctx, `
-		INSERT INTO items AS i (barcode, title, owning_library_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $4) RETURNING `+itemCols, barcode, title, library, now))
+		INSERT INTO items AS i (barcode, title, owning_library_id, record_id, created_at, updated_at)
+		VALUES ($1, $2, $3, nullif($4, ''), $5, $5) RETURNING `+itemCols, barcode, title, library, recordID, now))
 }
 
 // ItemByBarcode returns the item, or ErrItemNotFound.
@@ -71,7 +83,7 @@ func LastBorrower(ctx context.Context, q Querier, barcode string) (Item, string,
 	var patron *string
 	var it Item
 	err := q.QueryRow(ctx, `SELECT `+itemCols+`, i.last_borrower_id::text FROM items i WHERE i.barcode = $1`, barcode).
-		Scan(&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status, &patron)
+		Scan(append(it.dest(), &patron)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Item{}, "", ErrItemNotFound
 	}

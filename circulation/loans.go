@@ -32,8 +32,8 @@ const activeLoanSelect = `SELECT l.id::text, ` + itemCols + `, l.patron_id::text
 
 func scanLoan(row pgx.Row) (Loan, error) {
 	var l Loan
-	err := row.Scan(&l.ID, &l.Item.ID, &l.Item.Barcode, &l.Item.Title, &l.Item.OwningLibraryID, &l.Item.Status,
-		&l.PatronID, &l.LendingLibraryID, &l.CheckedOutAt, &l.DueAt, &l.Renewals, &l.MaxRenewals)
+	dest := append([]any{&l.ID}, l.Item.dest()...)
+	err := row.Scan(append(dest, &l.PatronID, &l.LendingLibraryID, &l.CheckedOutAt, &l.DueAt, &l.Renewals, &l.MaxRenewals)...)
 	return l, err
 }
 
@@ -72,8 +72,10 @@ func ActiveLoansOfLibrary(ctx context.Context, q Querier, library string, overdu
 
 // CheckOut lends the item with barcode to patronID at library. The caller
 // has already decided that library may lend to the patron. It refuses an
-// item that is on loan, missing or withdrawn, or reserved for someone else,
-// and a blocked patron; it fulfils the patron's own reservation of the item.
+// item that is on loan, missing or withdrawn, or reserved for someone else
+// (an item hold, or a title hold the copy was captured for), and a blocked
+// patron; it fulfils the patron's own reservation of the item and their
+// hold on its title.
 func CheckOut(ctx context.Context, tx Querier, patronID, library, barcode string, now time.Time) (Loan, error) {
 	it, err := lockItem(ctx, tx, barcode)
 	if err != nil {
@@ -93,7 +95,7 @@ func CheckOut(ctx context.Context, tx Querier, patronID, library, barcode string
 	if err := checkBorrower(ctx, tx, patronID, set, now); err != nil {
 		return Loan{}, err
 	}
-	if err := takeReservation(ctx, tx, it.ID, patronID, now); err != nil {
+	if err := takeReservation(ctx, tx, it, patronID, now); err != nil {
 		return Loan{}, err
 	}
 	var id string
@@ -136,7 +138,10 @@ func checkBorrower(ctx context.Context, q Querier, patronID string, set Settings
 
 // RenewLoan extends an active loan of library to now + loan period (never
 // shortening it), up to the library's max_renewals. A loan reserved by
-// another patron cannot be renewed.
+// another patron cannot be renewed, and neither can a copy of a title that
+// more patrons wait for than there are copies on the shelf to serve them
+// (Koha's and Evergreen's default: the waiting patron gets this copy when
+// it comes back).
 func RenewLoan(ctx context.Context, tx Querier, loanID, library string, now time.Time) (Loan, error) {
 	l, err := scanLoan(tx.QueryRow(ctx, activeLoanSelect+` AND l.id = $1 FOR UPDATE OF l`, loanID))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -166,6 +171,24 @@ func RenewLoan(ctx context.Context, tx Querier, loanID, library string, now time
 	if reservedByOther {
 		return Loan{}, ErrItemReserved
 	}
+	if l.Item.RecordID != "" {
+		// Title holds still waiting for a copy (of others; not expired),
+		// against copies of the title on the shelf that no hold has
+		// captured: each of those will serve a waiting hold at its next
+		// check-in, or at the desk.
+		var waiting, free int
+		if err := tx.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM reservations WHERE record_id = $1 AND status = 'active' AND item_id IS NULL
+			   AND patron_id <> $2 AND expires_at > $3),
+			(SELECT count(*) FROM items i WHERE i.record_id = $1 AND i.status = 'available'
+			   AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.item_id = i.id AND r.status = 'active'))`,
+			l.Item.RecordID, l.PatronID, now).Scan(&waiting, &free); err != nil {
+			return Loan{}, err
+		}
+		if waiting > free {
+			return Loan{}, ErrTitleReserved
+		}
+	}
 	due := now.Add(set.LoanPeriod)
 	if due.Before(l.DueAt) {
 		due = l.DueAt
@@ -189,13 +212,15 @@ type CheckInResult struct {
 	OverdueDays int
 	// OverdueFee is the fee charged for a late return, if any.
 	OverdueFee *Fee
-	// Reserved: another patron is waiting for the item.
+	// Reserved: another patron is waiting for the item (an item hold, or
+	// the title hold this check-in captured the copy for).
 	Reserved bool
 }
 
 // CheckIn ends the active loan of the item at library (any member
 // library). A late return is charged the lending library's overdue fee per
-// started day. The patron becomes the item's last borrower.
+// started day. The patron becomes the item's last borrower. If no item hold
+// waits for the copy, it is captured for the oldest hold on its record.
 func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.Time) (CheckInResult, error) {
 	it, err := lockItem(ctx, tx, barcode)
 	if err != nil {
@@ -235,9 +260,15 @@ func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.
 			res.OverdueFee = &f
 		}
 	}
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE item_id = $1 AND status = 'active')`,
-		it.ID).Scan(&res.Reserved); err != nil {
+	if res.Reserved, err = itemReserved(ctx, tx, it.ID); err != nil {
 		return CheckInResult{}, err
+	}
+	if !res.Reserved {
+		// No item hold waits for the copy: it serves the oldest hold on
+		// its title, if there is one.
+		if res.Reserved, err = captureForRecord(ctx, tx, it, now); err != nil {
+			return CheckInResult{}, err
+		}
 	}
 	return res, nil
 }
@@ -249,8 +280,7 @@ func CheckInOf(ctx context.Context, q Querier, loanID string) (CheckInResult, er
 	var due time.Time
 	err := q.QueryRow(ctx, `SELECT l.id::text, `+itemCols+`, l.lending_library_id::text, l.returned_at, l.due_at
 		FROM loans l JOIN items i ON i.id = l.item_id WHERE l.id = $1 AND l.returned_at IS NOT NULL`, loanID).
-		Scan(&res.LoanID, &res.Item.ID, &res.Item.Barcode, &res.Item.Title, &res.Item.OwningLibraryID, &res.Item.Status,
-			&res.LendingLibraryID, &res.ReturnedAt, &due)
+		Scan(append(append([]any{&res.LoanID}, res.Item.dest()...), &res.LendingLibraryID, &res.ReturnedAt, &due)...)
 	if err != nil {
 		return CheckInResult{}, err
 	}
@@ -262,8 +292,7 @@ func CheckInOf(ctx context.Context, q Querier, loanID string) (CheckInResult, er
 	if len(fees) > 0 {
 		res.OverdueFee = &fees[0]
 	}
-	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE item_id = $1 AND status = 'active')`,
-		res.Item.ID).Scan(&res.Reserved)
+	res.Reserved, err = itemReserved(ctx, q, res.Item.ID)
 	return res, err
 }
 

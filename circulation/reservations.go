@@ -10,29 +10,49 @@ import (
 	"github.com/patronfed/patronfed/store"
 )
 
-// Reservation is an active reservation (hold) of an item.
+// Reservation is an active reservation (hold) of an item, or of a title: a
+// catalogue record (RecordID), which the first copy of the record checked
+// in while no item hold waits for it serves. That copy is captured for the
+// record's oldest hold: Item is then the copy, and the hold queues, blocks
+// checkouts and renewals and is fulfilled like an item hold on it. Item is
+// the zero Item while a title hold waits for a copy.
 type Reservation struct {
-	ID              string
-	Item            Item
+	ID       string
+	Item     Item
+	RecordID string
+	// Title is the item's, or while a title hold waits for a copy that
+	// of the record's first copy.
+	Title           string
 	PatronID        string
 	PickupLibraryID string
 	PlacedAt        time.Time
 	ExpiresAt       time.Time
-	// QueuePosition is 1 for the first patron waiting for the item.
+	// QueuePosition is 1 for the first patron waiting for the item (for
+	// a title hold waiting for a copy: in the title's queue).
 	QueuePosition int
 }
 
-const activeReservationSelect = `SELECT r.id::text, ` + itemCols + `, r.patron_id::text, r.pickup_library_id::text,
+// recordTitle is the title of the record r.record_id: that of its first
+// copy (copies of one record share their title).
+const recordTitle = `(SELECT c.title FROM items c WHERE c.record_id = r.record_id ORDER BY c.created_at, c.id LIMIT 1)`
+
+const activeReservationSelect = `SELECT r.id::text, ` + itemCols + `, coalesce(r.record_id, ''),
+		coalesce(i.title, ` + recordTitle + `, ''), r.patron_id::text, r.pickup_library_id::text,
 		r.placed_at, r.expires_at,
-		(SELECT count(*) FROM reservations q WHERE q.item_id = r.item_id AND q.status = 'active'
-			AND (q.placed_at, q.id) <= (r.placed_at, r.id))
-	FROM reservations r JOIN items i ON i.id = r.item_id
+		CASE WHEN r.item_id IS NOT NULL THEN
+			(SELECT count(*) FROM reservations q WHERE q.item_id = r.item_id AND q.status = 'active'
+				AND (q.placed_at, q.id) <= (r.placed_at, r.id))
+		ELSE
+			(SELECT count(*) FROM reservations q WHERE q.record_id = r.record_id AND q.item_id IS NULL
+				AND q.status = 'active' AND (q.placed_at, q.id) <= (r.placed_at, r.id))
+		END
+	FROM reservations r LEFT JOIN items i ON i.id = r.item_id
 	WHERE r.status = 'active'`
 
 func scanReservation(row pgx.Row) (Reservation, error) {
 	var r Reservation
-	err := row.Scan(&r.ID, &r.Item.ID, &r.Item.Barcode, &r.Item.Title, &r.Item.OwningLibraryID, &r.Item.Status,
-		&r.PatronID, &r.PickupLibraryID, &r.PlacedAt, &r.ExpiresAt, &r.QueuePosition)
+	dest := append([]any{&r.ID}, r.Item.dest()...)
+	err := row.Scan(append(dest, &r.RecordID, &r.Title, &r.PatronID, &r.PickupLibraryID, &r.PlacedAt, &r.ExpiresAt, &r.QueuePosition)...)
 	return r, err
 }
 
@@ -67,11 +87,8 @@ func PlaceReservation(ctx context.Context, tx Querier, patronID, library, barcod
 	if it.Status != ItemAvailable && it.Status != ItemOnLoan {
 		return Reservation{}, ErrItemNotLendable
 	}
-	set, err := LibrarySettings(ctx, tx, library)
+	set, err := reservingBorrower(ctx, tx, patronID, library, now)
 	if err != nil {
-		return Reservation{}, err
-	}
-	if err := checkBorrower(ctx, tx, patronID, set, now); err != nil {
 		return Reservation{}, err
 	}
 	var borrowing bool
@@ -82,11 +99,8 @@ func PlaceReservation(ctx context.Context, tx Querier, patronID, library, barcod
 	if borrowing {
 		return Reservation{}, ErrAlreadyBorrowing
 	}
-	if expires.IsZero() {
-		expires = now.Add(set.ReservationPeriod)
-	}
-	if !expires.After(now) {
-		return Reservation{}, errExpiryInPast
+	if expires, err = reservationExpiry(set, expires, now); err != nil {
+		return Reservation{}, err
 	}
 	var id string
 	err = tx.QueryRow(ctx, `INSERT INTO reservations (item_id, patron_id, pickup_library_id, placed_at, expires_at)
@@ -100,23 +114,119 @@ func PlaceReservation(ctx context.Context, tx Querier, patronID, library, barcod
 	return ActiveReservation(ctx, tx, id)
 }
 
-// takeReservation lets a checkout go ahead only if nobody else is first in
-// the item's queue, and fulfils the borrower's own reservation.
-func takeReservation(ctx context.Context, tx Querier, itemID, patronID string, now time.Time) error {
-	var id, first string
-	err := tx.QueryRow(ctx, `SELECT id::text, patron_id::text FROM reservations
-		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id LIMIT 1 FOR UPDATE`, itemID).Scan(&id, &first)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+// PlaceRecordReservation reserves the title recordID (a catalogue record)
+// for patronID, for pickup at library, until expires (zero: the library's
+// reservation_days from now). It needs a copy of the record that is not
+// missing or withdrawn; the hold waits for the first copy checked in (see
+// CheckIn). A patron holds a record once, and not while borrowing a copy.
+func PlaceRecordReservation(ctx context.Context, tx Querier, patronID, library, recordID string, expires, now time.Time) (Reservation, error) {
+	var lendable bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM items WHERE record_id = $1 AND status IN ('available', 'on_loan'))`,
+		recordID).Scan(&lendable); err != nil {
+		return Reservation{}, err
+	}
+	if !lendable {
+		return Reservation{}, ErrRecordNotLendable
+	}
+	set, err := reservingBorrower(ctx, tx, patronID, library, now)
+	if err != nil {
+		return Reservation{}, err
+	}
+	var borrowing bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM loans l JOIN items i ON i.id = l.item_id
+		WHERE i.record_id = $1 AND l.patron_id = $2 AND l.returned_at IS NULL)`, recordID, patronID).Scan(&borrowing); err != nil {
+		return Reservation{}, err
+	}
+	if borrowing {
+		return Reservation{}, ErrAlreadyBorrowingRecord
+	}
+	if expires, err = reservationExpiry(set, expires, now); err != nil {
+		return Reservation{}, err
+	}
+	var id string
+	err = tx.QueryRow(ctx, `INSERT INTO reservations (record_id, patron_id, pickup_library_id, placed_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id::text`, recordID, patronID, library, now, expires).Scan(&id)
+	if store.IsConstraint(err, "reservations_one_active_per_patron_record") {
+		return Reservation{}, ErrAlreadyReservedRecord
 	}
 	if err != nil {
+		return Reservation{}, err
+	}
+	return ActiveReservation(ctx, tx, id)
+}
+
+// reservingBorrower reads the pickup library's rules and refuses a patron
+// who may not borrow there.
+func reservingBorrower(ctx context.Context, tx Querier, patronID, library string, now time.Time) (Settings, error) {
+	set, err := LibrarySettings(ctx, tx, library)
+	if err != nil {
+		return Settings{}, err
+	}
+	return set, checkBorrower(ctx, tx, patronID, set, now)
+}
+
+// reservationExpiry is expires, or by default the pickup library's
+// reservation period from now; it must be after now.
+func reservationExpiry(set Settings, expires, now time.Time) (time.Time, error) {
+	if expires.IsZero() {
+		expires = now.Add(set.ReservationPeriod)
+	}
+	if !expires.After(now) {
+		return time.Time{}, errExpiryInPast
+	}
+	return expires, nil
+}
+
+// takeReservation lets a checkout of it go ahead only if nobody else is
+// first in the item's queue (an item hold, or a title hold captured for
+// this copy), and fulfils the borrower's own reservation of the item and
+// their hold on its title, captured or not, which the copy now serves. A
+// title hold still waiting for a copy does not hold back a copy on the
+// shelf.
+func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, now time.Time) error {
+	var id, first string
+	err := tx.QueryRow(ctx, `SELECT id::text, patron_id::text FROM reservations
+		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id LIMIT 1 FOR UPDATE`, it.ID).Scan(&id, &first)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
 		return err
-	}
-	if first != patronID {
+	case first != patronID:
 		return ErrItemReserved
+	default:
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'fulfilled', finished_at = $2 WHERE id = $1`, id, now); err != nil {
+			return err
+		}
 	}
-	_, err = tx.Exec(ctx, `UPDATE reservations SET status = 'fulfilled', finished_at = $2 WHERE id = $1`, id, now)
+	if it.RecordID == "" {
+		return nil
+	}
+	_, err = tx.Exec(ctx, `UPDATE reservations SET status = 'fulfilled', finished_at = $3, item_id = $4
+		WHERE record_id = $1 AND patron_id = $2 AND status = 'active'`, it.RecordID, patronID, now, it.ID)
 	return err
+}
+
+// captureForRecord binds the copy it, just checked in and wanted by no
+// item hold, to the oldest active, unexpired hold on its record, if any,
+// and reports whether it did. Concurrent check-ins of two copies capture
+// two different holds (SKIP LOCKED).
+func captureForRecord(ctx context.Context, tx Querier, it Item, now time.Time) (bool, error) {
+	if it.RecordID == "" {
+		return false, nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE reservations SET item_id = $1 WHERE id = (
+		SELECT id FROM reservations WHERE record_id = $2 AND item_id IS NULL AND status = 'active' AND expires_at > $3
+		ORDER BY placed_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)`, it.ID, it.RecordID, now)
+	return tag.RowsAffected() == 1, err
+}
+
+// itemReserved reports whether an active reservation (an item hold or a
+// captured title hold) holds the item.
+func itemReserved(ctx context.Context, q Querier, itemID string) (bool, error) {
+	var reserved bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE item_id = $1 AND status = 'active')`,
+		itemID).Scan(&reserved)
+	return reserved, err
 }
 
 // CancelReservation cancels the active reservation id. Staff pass their

@@ -8,19 +8,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Item is an item of the demo consortium.
-type Item struct{ Barcode, Title, Library string }
+// Item is an item of the demo consortium; Record is the catalogue record
+// it is a copy of ("" if not known).
+type Item struct{ Barcode, Title, Library, Record string }
 
 // Items of the demo consortium: barcodes start with the owning library.
 var Items = []Item{
-	{"BRNO-0001", "Karel Čapek: R.U.R.", "BRNO"},
-	{"BRNO-0002", "Božena Němcová: Babička", "BRNO"},
-	{"BRNO-0003", "Jaroslav Hašek: Osudy dobrého vojáka Švejka", "BRNO"},
-	{"BRNO-0004", "Karel Hynek Mácha: Máj", "BRNO"},
-	{"SLAV-0001", "Alois Jirásek: Staré pověsti české", "SLAV"},
-	{"SLAV-0002", "Jan Neruda: Povídky malostranské", "SLAV"},
-	{"KORS-0001", "Tove Jansson: Trollkarlens hatt", "KORS"},
-	{"KORS-0002", "Johan Ludvig Runeberg: Fänrik Ståls sägner", "KORS"},
+	{"BRNO-0001", "Karel Čapek: R.U.R.", "BRNO", ""},
+	{"BRNO-0002", "Božena Němcová: Babička", "BRNO", ""},
+	{"BRNO-0003", "Jaroslav Hašek: Osudy dobrého vojáka Švejka", "BRNO", "CNB000123456"},
+	{"BRNO-0004", "Karel Hynek Mácha: Máj", "BRNO", ""},
+	{"SLAV-0001", "Alois Jirásek: Staré pověsti české", "SLAV", "CNB000654321"},
+	{"SLAV-0002", "Jan Neruda: Povídky malostranské", "SLAV", ""},
+	{"KORS-0001", "Tove Jansson: Trollkarlens hatt", "KORS", ""},
+	{"KORS-0002", "Johan Ludvig Runeberg: Fänrik Ståls sägner", "KORS", ""},
 }
 
 // The demo loans are dated around 2026-03-02 (the integration tests'
@@ -40,8 +41,9 @@ func loadLoans(ctx context.Context, tx pgx.Tx, libs map[string]string) error {
 	items := map[string]string{}
 	for _, it := range Items {
 		var id string
-		if err := tx.QueryRow(ctx, `INSERT INTO items (barcode, title, owning_library_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $4) RETURNING id::text`, it.Barcode, it.Title, libs[it.Library], demoReturnedOut.AddDate(0, -1, 0)).Scan(&id); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO items (barcode, title, owning_library_id, record_id, created_at, updated_at)
+			VALUES ($1, $2, $3, nullif($4, ''), $5, $5) RETURNING id::text`,
+			it.Barcode, it.Title, libs[it.Library], it.Record, demoReturnedOut.AddDate(0, -1, 0)).Scan(&id); err != nil {
 			return fmt.Errorf("item %s: %w", it.Barcode, err)
 		}
 		items[it.Barcode] = id

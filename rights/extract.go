@@ -153,10 +153,12 @@ type ActiveLoan struct {
 	Renewals     int       `json:"renewals"`
 }
 
-// Reservation is an active reservation.
+// Reservation is an active reservation: of an item, or of a title
+// (RecordID; ItemBarcode is then the copy captured for it, if any).
 type Reservation struct {
 	ReservationID   string    `json:"reservation_id"`
 	ItemBarcode     string    `json:"item_barcode"`
+	RecordID        string    `json:"record_id,omitempty"`
 	Title           string    `json:"title"`
 	PickupLibraryID string    `json:"pickup_library_id"`
 	PlacedAt        time.Time `json:"placed_at"`
@@ -170,6 +172,7 @@ type HistoryEntry struct {
 	Outcome     string    `json:"outcome"`
 	ID          string    `json:"id"`
 	ItemBarcode string    `json:"item_barcode"`
+	RecordID    string    `json:"record_id,omitempty"`
 	Title       string    `json:"title"`
 	LibraryID   string    `json:"library_id"`
 	StartedAt   time.Time `json:"started_at"`
@@ -468,6 +471,10 @@ func (b builder) consents(x *Extract) error {
 	return err
 }
 
+// recordTitle is the title of a title hold r that has no copy captured:
+// that of the record's first copy.
+const recordTitle = `(SELECT c.title FROM items c WHERE c.record_id = r.record_id ORDER BY c.created_at, c.id LIMIT 1)`
+
 func (b builder) loans(x *Extract) error {
 	rows, err := b.q.Query(b.ctx, `SELECT l.id::text, i.barcode, i.title, l.lending_library_id::text, l.checked_out_at, l.due_at, l.renewals
 		FROM loans l JOIN items i ON i.id = l.item_id WHERE l.patron_id = $1 AND l.returned_at IS NULL ORDER BY l.due_at, l.id`, b.id)
@@ -477,8 +484,9 @@ func (b builder) loans(x *Extract) error {
 	if x.ActiveLoans, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ActiveLoan]); err != nil {
 		return err
 	}
-	rows, err = b.q.Query(b.ctx, `SELECT r.id::text, i.barcode, i.title, r.pickup_library_id::text, r.placed_at, r.expires_at
-		FROM reservations r JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status = 'active' ORDER BY r.placed_at, r.id`, b.id)
+	rows, err = b.q.Query(b.ctx, `SELECT r.id::text, coalesce(i.barcode, ''), coalesce(r.record_id, ''),
+			coalesce(i.title, `+recordTitle+`, ''), r.pickup_library_id::text, r.placed_at, r.expires_at
+		FROM reservations r LEFT JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status = 'active' ORDER BY r.placed_at, r.id`, b.id)
 	if err != nil {
 		return err
 	}
@@ -490,12 +498,13 @@ func (b builder) loans(x *Extract) error {
 // kept (Build empties it).
 func (b builder) history(x *Extract) error {
 	rows, err := b.q.Query(b.ctx, `
-		SELECT 'loan', 'returned', l.id::text, i.barcode, i.title, l.lending_library_id::text, l.checked_out_at, l.returned_at
+		SELECT 'loan', 'returned', l.id::text, i.barcode, '', i.title, l.lending_library_id::text, l.checked_out_at, l.returned_at
 			FROM loans l JOIN items i ON i.id = l.item_id WHERE l.patron_id = $1 AND l.returned_at IS NOT NULL
 		UNION ALL
-		SELECT 'reservation', r.status, r.id::text, i.barcode, i.title, r.pickup_library_id::text, r.placed_at, r.finished_at
-			FROM reservations r JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status <> 'active'
-		ORDER BY 8 DESC, 3`, b.id)
+		SELECT 'reservation', r.status, r.id::text, coalesce(i.barcode, ''), coalesce(r.record_id, ''),
+				coalesce(i.title, `+recordTitle+`, ''), r.pickup_library_id::text, r.placed_at, r.finished_at
+			FROM reservations r LEFT JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status <> 'active'
+		ORDER BY 9 DESC, 3`, b.id)
 	if err != nil {
 		return err
 	}

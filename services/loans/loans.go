@@ -74,7 +74,7 @@ func (s *Service) CreateItem(ctx context.Context, req *pb.CreateItemRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	it, err := circulation.CreateItem(ctx, s.db, p.LibraryID, req.GetBarcode(), req.GetTitle(), s.clock.Now())
+	it, err := circulation.CreateItem(ctx, s.db, p.LibraryID, req.GetBarcode(), req.GetTitle(), req.GetRecordId(), s.clock.Now())
 	if err != nil {
 		return nil, store.Status(err)
 	}

@@ -424,7 +424,7 @@ func TestReservations(t *testing.T) {
 	if _, err := brno.checkOut(a.Card, "BRNO-8001"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: b.Card, ItemBarcode: "BRNO-8001"})
+	res, err := brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: b.Card, Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "BRNO-8001"}})
 	if err != nil || res.GetReservation().GetQueuePosition() != 1 || res.GetReservation().GetPatron().GetName() != b.Name {
 		t.Fatalf("place: %v, %v", res, err)
 	}
@@ -447,7 +447,7 @@ func TestReservations(t *testing.T) {
 	}
 
 	// Cancel and expire: both become history.
-	r2, err := brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: a.Card, ItemBarcode: "BRNO-8002"})
+	r2, err := brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: a.Card, Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "BRNO-8002"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +457,7 @@ func TestReservations(t *testing.T) {
 	if _, err := brno.loans.CancelReservation(brno.ctx, &pb.CancelReservationRequest{ReservationId: r2.GetReservation().GetId()}); status.Code(err) != codes.NotFound {
 		t.Errorf("cancel twice: %v", err)
 	}
-	if _, err := brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: a.Card, ItemBarcode: "BRNO-8002"}); err != nil {
+	if _, err := brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: a.Card, Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "BRNO-8002"}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Clock.Advance(15 * 24 * time.Hour)

@@ -16,8 +16,10 @@ import (
 	"github.com/patronfed/patronfed/store"
 )
 
-// PlaceReservation implements pb.LoanServiceServer. Placing needs the same
-// right to see the patron as a checkout (policy action loan.checkout).
+// PlaceReservation implements pb.LoanServiceServer: a hold on an item or
+// on a title (record_id), in one path: placing either needs the same right
+// to see the patron as a checkout (policy action loan.checkout), audited
+// the same way.
 func (s *Service) PlaceReservation(ctx context.Context, req *pb.PlaceReservationRequest) (*pb.PlaceReservationResponse, error) {
 	p, err := identity.RequireStaff(ctx, identity.PermLoanManage)
 	if err != nil {
@@ -59,7 +61,12 @@ func (s *Service) PlaceReservation(ctx context.Context, req *pb.PlaceReservation
 			if req.GetExpireTime() != nil {
 				expires = req.GetExpireTime().AsTime()
 			}
-			if res, err = circulation.PlaceReservation(ctx, tx, patronID, p.LibraryID, req.GetItemBarcode(), expires, now); err != nil {
+			if rec := req.GetRecordId(); rec != "" {
+				res, err = circulation.PlaceRecordReservation(ctx, tx, patronID, p.LibraryID, rec, expires, now)
+			} else {
+				res, err = circulation.PlaceReservation(ctx, tx, patronID, p.LibraryID, req.GetItemBarcode(), expires, now)
+			}
+			if err != nil {
 				return err
 			}
 			if err := patron.Touch(ctx, tx, patronID, now); err != nil {

@@ -119,8 +119,9 @@ var errPlacedThenEnded = status.Error(codes.FailedPrecondition,
 	"this request was completed earlier and the reservation has since ended")
 
 // PlaceMyReservation implements pb.OpacLoanServiceServer:
-// circulation.PlaceReservation for the caller, at a pickup library that
-// can lend to them (pickupLibrary).
+// circulation.PlaceReservation (an item) or PlaceRecordReservation (a
+// title) for the caller, at a pickup library that can lend to them
+// (pickupLibrary).
 func (s *Service) PlaceMyReservation(ctx context.Context, req *pb.PlaceMyReservationRequest) (*pb.PlaceMyReservationResponse, error) {
 	p, err := identity.RequirePatron(ctx)
 	if err != nil {
@@ -140,15 +141,24 @@ func (s *Service) PlaceMyReservation(ctx context.Context, req *pb.PlaceMyReserva
 			}
 			return err
 		}
-		item, err := circulation.ItemByBarcode(ctx, tx, req.GetItemBarcode())
-		if err != nil {
-			return err
+		// A title has copies at several libraries: its hold defaults to
+		// the home library (owning "").
+		var item circulation.Item
+		if req.GetRecordId() == "" {
+			if item, err = circulation.ItemByBarcode(ctx, tx, req.GetItemBarcode()); err != nil {
+				return err
+			}
 		}
 		pickup, err := pickupLibrary(ctx, tx, p.ID, req.GetPickupLibraryId(), item.OwningLibraryID)
 		if err != nil {
 			return err
 		}
-		if res, err = circulation.PlaceReservation(ctx, tx, p.ID, pickup, item.Barcode, time.Time{}, now); err != nil {
+		if rec := req.GetRecordId(); rec != "" {
+			res, err = circulation.PlaceRecordReservation(ctx, tx, p.ID, pickup, rec, time.Time{}, now)
+		} else {
+			res, err = circulation.PlaceReservation(ctx, tx, p.ID, pickup, item.Barcode, time.Time{}, now)
+		}
+		if err != nil {
 			return err
 		}
 		if err := patron.Touch(ctx, tx, p.ID, now); err != nil {
@@ -163,8 +173,9 @@ func (s *Service) PlaceMyReservation(ctx context.Context, req *pb.PlaceMyReserva
 }
 
 // pickupLibrary is the pickup library for a reservation by patronID:
-// requested if given, else the item's owning library, else the home
-// library; it must be the home library or one the patron shares data with.
+// requested if given, else the item's owning library (none for a title),
+// else the home library; it must be the home library or one the patron
+// shares data with.
 // That is the relation the built-in policy's loan.checkout grant needs, so
 // the pickup library can lend the item (its checkout still goes through
 // the active policy at the desk), and no library without the patron's
@@ -218,7 +229,7 @@ func (s *Service) ListMyHistory(ctx context.Context, req *pb.ListMyHistoryReques
 			kind = pb.HistoryEntryKind_HISTORY_ENTRY_KIND_RESERVATION
 		}
 		out.Entries = append(out.Entries, &pb.HistoryEntry{
-			Id: e.ID, Kind: kind, Outcome: outcomes[e.Outcome], ItemBarcode: e.Barcode, Title: e.Title,
+			Id: e.ID, Kind: kind, Outcome: outcomes[e.Outcome], ItemBarcode: e.Barcode, Title: e.Title, RecordId: e.RecordID,
 			LibraryId: e.LibraryID, StartTime: protoconv.Time(e.StartedAt), EndTime: protoconv.Time(e.EndedAt),
 		})
 	}

@@ -110,7 +110,7 @@ func TestMyLoansAndReservations(t *testing.T) {
 	p := circtest.NewPatron(t, s, "SLAV", "S7001", "Jana", "Veselá")
 	slav := testserver.Ctx(s.Login(t, "slav.circ"))
 	loans := pb.NewLoanServiceClient(s.Conn)
-	if _, err := loans.PlaceReservation(slav, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: p.Card, ItemBarcode: "SLAV-0002"}); err != nil {
+	if _, err := loans.PlaceReservation(slav, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: p.Card, Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "SLAV-0002"}}); err != nil {
 		t.Fatal(err)
 	}
 	tok := s.PatronLogin(t, p.Card)

@@ -70,7 +70,7 @@ func TestRenewMyLoan(t *testing.T) {
 	other := circtest.NewPatron(t, s, "BRNO", "B7001", "Eva", "Malá")
 	brno := testserver.Ctx(s.Login(t, "brno.circ"))
 	if _, err := pb.NewLoanServiceClient(s.Conn).PlaceReservation(brno, &pb.PlaceReservationRequest{
-		RequestId: circtest.ReqID(), CardNumber: other.Card, ItemBarcode: second.GetItem().GetBarcode()}); err != nil {
+		RequestId: circtest.ReqID(), CardNumber: other.Card, Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: second.GetItem().GetBarcode()}}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = me.RenewMyLoan(ctx, &pb.RenewMyLoanRequest{LoanId: second.GetId(), RequestId: circtest.ReqID()})

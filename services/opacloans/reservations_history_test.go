@@ -23,7 +23,7 @@ func TestDeleteReservationHistory(t *testing.T) {
 	tok := s.PatronLogin(t, p.Card)
 	me := pb.NewOpacLoanServiceClient(s.Conn)
 	for _, item := range []string{"SLAV-0002", "BRNO-0004"} {
-		if _, err := loans.PlaceReservation(slav, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: p.Card, ItemBarcode: item}); err != nil {
+		if _, err := loans.PlaceReservation(slav, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: p.Card, Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: item}}); err != nil {
 			t.Fatalf("reserve %s: %v", item, err)
 		}
 	}

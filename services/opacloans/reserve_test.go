@@ -60,11 +60,11 @@ func TestPlaceMyReservation(t *testing.T) {
 
 	// Slavonice cannot lend to the patron without consent: not as an
 	// explicit pickup, and the default falls back to the home library.
-	_, err := me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), ItemBarcode: "SLAV-0002", PickupLibraryId: slav})
+	_, err := me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), Target: &pb.PlaceMyReservationRequest_ItemBarcode{ItemBarcode: "SLAV-0002"}, PickupLibraryId: slav})
 	if msg := circtest.Code(t, err, codes.FailedPrecondition); msg == "" {
 		t.Error("pickup at a library without consent: no reason given")
 	}
-	r, err := me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), ItemBarcode: "SLAV-0002"})
+	r, err := me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), Target: &pb.PlaceMyReservationRequest_ItemBarcode{ItemBarcode: "SLAV-0002"}})
 	if err != nil || r.GetReservation().GetPickupLibraryId() != brno {
 		t.Fatalf("SLAV item without pickup: %v, %v; want pickup at the home library", r, err)
 	}
@@ -74,15 +74,15 @@ func TestPlaceMyReservation(t *testing.T) {
 
 	// Once the patron shares data with Slavonice, it can be the pickup.
 	circtest.Consent(t, s, p.ID, "SLAV")
-	r, err = me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), ItemBarcode: "SLAV-0002"})
+	r, err = me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), Target: &pb.PlaceMyReservationRequest_ItemBarcode{ItemBarcode: "SLAV-0002"}})
 	if err != nil || r.GetReservation().GetPickupLibraryId() != slav {
 		t.Errorf("SLAV item with consent: %v, %v; want pickup at SLAV", r, err)
 	}
 
 	// Bad input loses nothing.
-	_, err = me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), ItemBarcode: "NONE-0000"})
+	_, err = me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: circtest.ReqID(), Target: &pb.PlaceMyReservationRequest_ItemBarcode{ItemBarcode: "NONE-0000"}})
 	circtest.Code(t, err, codes.NotFound)
-	_, err = me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: "x", ItemBarcode: "BRNO-0001"})
+	_, err = me.PlaceMyReservation(ctx, &pb.PlaceMyReservationRequest{RequestId: "x", Target: &pb.PlaceMyReservationRequest_ItemBarcode{ItemBarcode: "BRNO-0001"}})
 	circtest.Code(t, err, codes.InvalidArgument)
 	if n := reservations(); n != 2 {
 		t.Errorf("active reservations = %d, want 2", n)

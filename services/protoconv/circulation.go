@@ -22,7 +22,8 @@ var itemStatuses = map[string]pb.ItemStatus{
 
 // Item converts an item.
 func Item(it circulation.Item) *pb.Item {
-	return &pb.Item{Id: it.ID, Barcode: it.Barcode, Title: it.Title, OwningLibraryId: it.OwningLibraryID, Status: itemStatuses[it.Status]}
+	return &pb.Item{Id: it.ID, Barcode: it.Barcode, Title: it.Title, OwningLibraryId: it.OwningLibraryID, Status: itemStatuses[it.Status],
+		RecordId: it.RecordID}
 }
 
 // Loan converts an active loan; patron is nil in the patron's own view.
@@ -36,13 +37,17 @@ func Loan(l circulation.Loan, now time.Time, patron *pb.LoanPatron) *pb.Loan {
 }
 
 // Reservation converts an active reservation; patron is nil in the
-// patron's own view.
+// patron's own view. A title hold waiting for a copy has no item.
 func Reservation(r circulation.Reservation, patron *pb.LoanPatron) *pb.Reservation {
-	return &pb.Reservation{
-		Id: r.ID, Item: Item(r.Item), PickupLibraryId: r.PickupLibraryID,
+	out := &pb.Reservation{
+		Id: r.ID, PickupLibraryId: r.PickupLibraryID,
 		PlaceTime: Time(r.PlacedAt), ExpireTime: Time(r.ExpiresAt), QueuePosition: int32(r.QueuePosition),
-		Patron: patron,
+		Patron: patron, RecordId: r.RecordID, Title: r.Title,
 	}
+	if r.Item.ID != "" {
+		out.Item = Item(r.Item)
+	}
+	return out
 }
 
 var feeKinds = map[string]pb.FeeKind{

@@ -234,8 +234,13 @@ type Item struct {
 	Title           string                 `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
 	OwningLibraryId string                 `protobuf:"bytes,4,opt,name=owning_library_id,json=owningLibraryId,proto3" json:"owning_library_id,omitempty"`
 	Status          ItemStatus             `protobuf:"varint,5,opt,name=status,proto3,enum=patronfed.v1.ItemStatus" json:"status,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The catalogue (bibliographic) record the copy belongs to, as the member
+	// library's ILS or the union catalogue names it, e.g. "CNB000123456";
+	// empty if not known. A reservation of a record (a title hold) is served
+	// by the first of its copies that is checked in.
+	RecordId      string `protobuf:"bytes,6,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Item) Reset() {
@@ -301,6 +306,13 @@ func (x *Item) GetStatus() ItemStatus {
 		return x.Status
 	}
 	return ItemStatus_ITEM_STATUS_UNSPECIFIED
+}
+
+func (x *Item) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
 }
 
 // LoanPatron is what staff need to handle an active loan or reservation:
@@ -502,19 +514,28 @@ func (x *Loan) GetPatron() *LoanPatron {
 	return nil
 }
 
-// Reservation is an active hold on an item. Fulfilled, cancelled and
-// expired reservations are history that only the patron sees.
+// Reservation is an active hold on an item, or on a title (a catalogue
+// record: record_id set), which the first copy of the record checked in
+// serves. Fulfilled, cancelled and expired reservations are history that
+// only the patron sees.
 type Reservation struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The reserved item; for a title hold, the copy captured for it at
+	// check-in (empty while the hold waits for a copy).
 	Item            *Item                  `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
 	PickupLibraryId string                 `protobuf:"bytes,3,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
 	PlaceTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=place_time,json=placeTime,proto3" json:"place_time,omitempty"`
 	ExpireTime      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	// 1 when the patron is first in the queue for the item.
+	// 1 when the patron is first in the queue for the item (a title hold
+	// waiting for a copy: in the title's queue).
 	QueuePosition int32 `protobuf:"varint,6,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
 	// Staff only; empty in the patron's own view.
-	Patron        *LoanPatron `protobuf:"bytes,7,opt,name=patron,proto3" json:"patron,omitempty"`
+	Patron *LoanPatron `protobuf:"bytes,7,opt,name=patron,proto3" json:"patron,omitempty"`
+	// Set for a title hold: the catalogue record reserved.
+	RecordId string `protobuf:"bytes,8,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// The title of the item, or of the record's copies for a title hold.
+	Title         string `protobuf:"bytes,9,opt,name=title,proto3" json:"title,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -596,6 +617,20 @@ func (x *Reservation) GetPatron() *LoanPatron {
 		return x.Patron
 	}
 	return nil
+}
+
+func (x *Reservation) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *Reservation) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
 }
 
 // Fee is a charge in minor units (cents, haléře) of currency. Once the
@@ -1126,13 +1161,14 @@ var File_patronfed_v1_circulation_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\n" +
-	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x01\n" +
+	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x01\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\abarcode\x18\x02 \x01(\tR\abarcode\x12\x14\n" +
 	"\x05title\x18\x03 \x01(\tR\x05title\x12*\n" +
 	"\x11owning_library_id\x18\x04 \x01(\tR\x0fowningLibraryId\x120\n" +
-	"\x06status\x18\x05 \x01(\x0e2\x18.patronfed.v1.ItemStatusR\x06status\"\xa4\x01\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x18.patronfed.v1.ItemStatusR\x06status\x12\x1b\n" +
+	"\trecord_id\x18\x06 \x01(\tR\brecordId\"\xa4\x01\n" +
 	"\n" +
 	"LoanPatron\x12\x1b\n" +
 	"\tpatron_id\x18\x01 \x01(\tR\bpatronId\x12\x12\n" +
@@ -1151,7 +1187,7 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\brenewals\x18\x06 \x01(\x05R\brenewals\x12!\n" +
 	"\fmax_renewals\x18\a \x01(\x05R\vmaxRenewals\x12\x18\n" +
 	"\aoverdue\x18\b \x01(\bR\aoverdue\x120\n" +
-	"\x06patron\x18\t \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\"\xc2\x02\n" +
+	"\x06patron\x18\t \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\"\xf5\x02\n" +
 	"\vReservation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04item\x18\x02 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x12*\n" +
@@ -1161,7 +1197,9 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12%\n" +
 	"\x0equeue_position\x18\x06 \x01(\x05R\rqueuePosition\x120\n" +
-	"\x06patron\x18\a \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\"\x80\x03\n" +
+	"\x06patron\x18\a \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\x12\x1b\n" +
+	"\trecord_id\x18\b \x01(\tR\brecordId\x12\x14\n" +
+	"\x05title\x18\t \x01(\tR\x05title\"\x80\x03\n" +
 	"\x03Fee\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.patronfed.v1.FeeKindR\x04kind\x12\x16\n" +

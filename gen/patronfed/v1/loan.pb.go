@@ -25,9 +25,12 @@ const (
 )
 
 type CreateItemRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Barcode       string                 `protobuf:"bytes,1,opt,name=barcode,proto3" json:"barcode,omitempty"`
-	Title         string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Barcode string                 `protobuf:"bytes,1,opt,name=barcode,proto3" json:"barcode,omitempty"`
+	Title   string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// Optional: the catalogue record the copy belongs to (1-64 printable
+	// ASCII characters, no leading or trailing space), e.g. "CNB000123456".
+	RecordId      string `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -72,6 +75,13 @@ func (x *CreateItemRequest) GetBarcode() string {
 func (x *CreateItemRequest) GetTitle() string {
 	if x != nil {
 		return x.Title
+	}
+	return ""
+}
+
+func (x *CreateItemRequest) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
 	}
 	return ""
 }
@@ -561,7 +571,9 @@ type CheckInResponse struct {
 	OverdueDays int32 `protobuf:"varint,4,opt,name=overdue_days,json=overdueDays,proto3" json:"overdue_days,omitempty"`
 	// The overdue fee charged, if any.
 	OverdueFee *Fee `protobuf:"bytes,5,opt,name=overdue_fee,json=overdueFee,proto3" json:"overdue_fee,omitempty"`
-	// The item is reserved: put it aside instead of on the shelf.
+	// The item is reserved (for an item hold, or captured by this check-in
+	// for the oldest hold on its title): put it aside instead of on the
+	// shelf.
 	Reserved      bool `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -851,10 +863,18 @@ func (x *ListLibraryLoansResponse) GetNextPageToken() string {
 }
 
 type PlaceReservationRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	RequestId   string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	CardNumber  string                 `protobuf:"bytes,2,opt,name=card_number,json=cardNumber,proto3" json:"card_number,omitempty"`
-	ItemBarcode string                 `protobuf:"bytes,3,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RequestId  string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	CardNumber string                 `protobuf:"bytes,2,opt,name=card_number,json=cardNumber,proto3" json:"card_number,omitempty"`
+	// What is reserved: one item, or a title (any copy of the catalogue
+	// record: the first one checked in is captured for the oldest title
+	// hold).
+	//
+	// Types that are valid to be assigned to Target:
+	//
+	//	*PlaceReservationRequest_ItemBarcode
+	//	*PlaceReservationRequest_RecordId
+	Target isPlaceReservationRequest_Target `protobuf_oneof:"target"`
 	// Default: the library's reservation_days after placing.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -905,9 +925,27 @@ func (x *PlaceReservationRequest) GetCardNumber() string {
 	return ""
 }
 
+func (x *PlaceReservationRequest) GetTarget() isPlaceReservationRequest_Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
 func (x *PlaceReservationRequest) GetItemBarcode() string {
 	if x != nil {
-		return x.ItemBarcode
+		if x, ok := x.Target.(*PlaceReservationRequest_ItemBarcode); ok {
+			return x.ItemBarcode
+		}
+	}
+	return ""
+}
+
+func (x *PlaceReservationRequest) GetRecordId() string {
+	if x != nil {
+		if x, ok := x.Target.(*PlaceReservationRequest_RecordId); ok {
+			return x.RecordId
+		}
 	}
 	return ""
 }
@@ -918,6 +956,24 @@ func (x *PlaceReservationRequest) GetExpireTime() *timestamppb.Timestamp {
 	}
 	return nil
 }
+
+type isPlaceReservationRequest_Target interface {
+	isPlaceReservationRequest_Target()
+}
+
+type PlaceReservationRequest_ItemBarcode struct {
+	ItemBarcode string `protobuf:"bytes,3,opt,name=item_barcode,json=itemBarcode,proto3,oneof"`
+}
+
+type PlaceReservationRequest_RecordId struct {
+	// Refused (FAILED_PRECONDITION) unless a copy of the record exists
+	// that is not missing or withdrawn.
+	RecordId string `protobuf:"bytes,5,opt,name=record_id,json=recordId,proto3,oneof"`
+}
+
+func (*PlaceReservationRequest_ItemBarcode) isPlaceReservationRequest_Target() {}
+
+func (*PlaceReservationRequest_RecordId) isPlaceReservationRequest_Target() {}
 
 type PlaceReservationResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1215,11 +1271,12 @@ var File_patronfed_v1_loan_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\n" +
-	"\x17patronfed/v1/loan.proto\x12\fpatronfed.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epatronfed/v1/circulation.proto\"l\n" +
+	"\x17patronfed/v1/loan.proto\x12\fpatronfed.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epatronfed/v1/circulation.proto\"\xaf\x01\n" +
 	"\x11CreateItemRequest\x125\n" +
 	"\abarcode\x18\x01 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\abarcode\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x05title\"<\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x05title\x12A\n" +
+	"\trecord_id\x18\x03 \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[!-~]([ -~]{0,62}[!-~])?$R\brecordId\"<\n" +
 	"\x12CreateItemResponse\x12&\n" +
 	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\"P\n" +
 	"\x0eGetItemRequest\x12>\n" +
@@ -1270,15 +1327,17 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken\"l\n" +
 	"\x18ListLibraryLoansResponse\x12(\n" +
 	"\x05loans\x18\x01 \x03(\v2\x12.patronfed.v1.LoanR\x05loans\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfc\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd1\x02\n" +
 	"\x17PlaceReservationRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12;\n" +
 	"\vcard_number\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^[0-9A-Za-z]{4,32}$R\n" +
-	"cardNumber\x12>\n" +
-	"\fitem_barcode\x18\x03 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\vitemBarcode\x12;\n" +
+	"cardNumber\x12@\n" +
+	"\fitem_barcode\x18\x03 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$H\x00R\vitemBarcode\x12@\n" +
+	"\trecord_id\x18\x05 \x01(\tB!\xbaH\x1er\x1c2\x1a^[!-~]([ -~]{0,62}[!-~])?$H\x00R\brecordId\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"W\n" +
+	"expireTimeB\x0f\n" +
+	"\x06target\x12\x05\xbaH\x02\b\x01\"W\n" +
 	"\x18PlaceReservationResponse\x12;\n" +
 	"\vreservation\x18\x01 \x01(\v2\x19.patronfed.v1.ReservationR\vreservation\"K\n" +
 	"\x18CancelReservationRequest\x12/\n" +
@@ -1402,6 +1461,10 @@ func file_patronfed_v1_loan_proto_init() {
 		return
 	}
 	file_patronfed_v1_circulation_proto_init()
+	file_patronfed_v1_loan_proto_msgTypes[16].OneofWrappers = []any{
+		(*PlaceReservationRequest_ItemBarcode)(nil),
+		(*PlaceReservationRequest_RecordId)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -80,9 +80,11 @@ type LoanServiceClient interface {
 	ListPatronLoans(ctx context.Context, in *ListPatronLoansRequest, opts ...grpc.CallOption) (*ListPatronLoansResponse, error)
 	// ListLibraryLoans lists the active loans of the caller's own library.
 	ListLibraryLoans(ctx context.Context, in *ListLibraryLoansRequest, opts ...grpc.CallOption) (*ListLibraryLoansResponse, error)
-	// PlaceReservation reserves an item for the card's patron, for pickup at
-	// the caller's library. Needs the same right to see the patron as
-	// CheckOut.
+	// PlaceReservation reserves an item, or a title (record_id: the first
+	// copy of the record checked in anywhere is captured for the oldest
+	// title hold and then held like an item hold), for the card's patron,
+	// for pickup at the caller's library. Needs the same right to see the
+	// patron as CheckOut.
 	PlaceReservation(ctx context.Context, in *PlaceReservationRequest, opts ...grpc.CallOption) (*PlaceReservationResponse, error)
 	// CancelReservation cancels an active reservation of the caller's
 	// library. The reservation becomes history, so nothing of it is returned.
@@ -271,9 +273,11 @@ type LoanServiceServer interface {
 	ListPatronLoans(context.Context, *ListPatronLoansRequest) (*ListPatronLoansResponse, error)
 	// ListLibraryLoans lists the active loans of the caller's own library.
 	ListLibraryLoans(context.Context, *ListLibraryLoansRequest) (*ListLibraryLoansResponse, error)
-	// PlaceReservation reserves an item for the card's patron, for pickup at
-	// the caller's library. Needs the same right to see the patron as
-	// CheckOut.
+	// PlaceReservation reserves an item, or a title (record_id: the first
+	// copy of the record checked in anywhere is captured for the oldest
+	// title hold and then held like an item hold), for the card's patron,
+	// for pickup at the caller's library. Needs the same right to see the
+	// patron as CheckOut.
 	PlaceReservation(context.Context, *PlaceReservationRequest) (*PlaceReservationResponse, error)
 	// CancelReservation cancels an active reservation of the caller's
 	// library. The reservation becomes history, so nothing of it is returned.

@@ -305,10 +305,17 @@ func (x *RenewMyLoanResponse) GetLoan() *Loan {
 }
 
 type PlaceMyReservationRequest struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	RequestId       string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	ItemBarcode     string                 `protobuf:"bytes,2,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
-	PickupLibraryId string                 `protobuf:"bytes,3,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// What is reserved: one item, or a title (any copy of the catalogue
+	// record).
+	//
+	// Types that are valid to be assigned to Target:
+	//
+	//	*PlaceMyReservationRequest_ItemBarcode
+	//	*PlaceMyReservationRequest_RecordId
+	Target          isPlaceMyReservationRequest_Target `protobuf_oneof:"target"`
+	PickupLibraryId string                             `protobuf:"bytes,3,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -350,9 +357,27 @@ func (x *PlaceMyReservationRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *PlaceMyReservationRequest) GetTarget() isPlaceMyReservationRequest_Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
 func (x *PlaceMyReservationRequest) GetItemBarcode() string {
 	if x != nil {
-		return x.ItemBarcode
+		if x, ok := x.Target.(*PlaceMyReservationRequest_ItemBarcode); ok {
+			return x.ItemBarcode
+		}
+	}
+	return ""
+}
+
+func (x *PlaceMyReservationRequest) GetRecordId() string {
+	if x != nil {
+		if x, ok := x.Target.(*PlaceMyReservationRequest_RecordId); ok {
+			return x.RecordId
+		}
 	}
 	return ""
 }
@@ -363,6 +388,22 @@ func (x *PlaceMyReservationRequest) GetPickupLibraryId() string {
 	}
 	return ""
 }
+
+type isPlaceMyReservationRequest_Target interface {
+	isPlaceMyReservationRequest_Target()
+}
+
+type PlaceMyReservationRequest_ItemBarcode struct {
+	ItemBarcode string `protobuf:"bytes,2,opt,name=item_barcode,json=itemBarcode,proto3,oneof"`
+}
+
+type PlaceMyReservationRequest_RecordId struct {
+	RecordId string `protobuf:"bytes,4,opt,name=record_id,json=recordId,proto3,oneof"`
+}
+
+func (*PlaceMyReservationRequest_ItemBarcode) isPlaceMyReservationRequest_Target() {}
+
+func (*PlaceMyReservationRequest_RecordId) isPlaceMyReservationRequest_Target() {}
 
 type PlaceMyReservationResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -410,16 +451,19 @@ func (x *PlaceMyReservationResponse) GetReservation() *Reservation {
 
 // HistoryEntry is a returned loan or a finished reservation.
 type HistoryEntry struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind        HistoryEntryKind       `protobuf:"varint,2,opt,name=kind,proto3,enum=patronfed.v1.HistoryEntryKind" json:"kind,omitempty"`
-	Outcome     HistoryOutcome         `protobuf:"varint,3,opt,name=outcome,proto3,enum=patronfed.v1.HistoryOutcome" json:"outcome,omitempty"`
-	ItemBarcode string                 `protobuf:"bytes,4,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
-	Title       string                 `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind    HistoryEntryKind       `protobuf:"varint,2,opt,name=kind,proto3,enum=patronfed.v1.HistoryEntryKind" json:"kind,omitempty"`
+	Outcome HistoryOutcome         `protobuf:"varint,3,opt,name=outcome,proto3,enum=patronfed.v1.HistoryOutcome" json:"outcome,omitempty"`
+	// Empty for a title hold that ended before a copy was captured for it.
+	ItemBarcode string `protobuf:"bytes,4,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
+	Title       string `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
 	// Lending library (loans) or pickup library (reservations).
-	LibraryId     string                 `protobuf:"bytes,6,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	LibraryId string                 `protobuf:"bytes,6,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Set for a title hold: the catalogue record reserved.
+	RecordId      string `protobuf:"bytes,9,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -508,6 +552,13 @@ func (x *HistoryEntry) GetEndTime() *timestamppb.Timestamp {
 		return x.EndTime
 	}
 	return nil
+}
+
+func (x *HistoryEntry) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
 }
 
 type ListMyHistoryRequest struct {
@@ -1045,14 +1096,16 @@ const file_patronfed_v1_opac_loan_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\"=\n" +
 	"\x13RenewMyLoanResponse\x12&\n" +
-	"\x04loan\x18\x01 \x01(\v2\x12.patronfed.v1.LoanR\x04loan\"\xbd\x01\n" +
+	"\x04loan\x18\x01 \x01(\v2\x12.patronfed.v1.LoanR\x04loan\"\x92\x02\n" +
 	"\x19PlaceMyReservationRequest\x12'\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12>\n" +
-	"\fitem_barcode\x18\x02 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\vitemBarcode\x127\n" +
-	"\x11pickup_library_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0fpickupLibraryId\"Y\n" +
+	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12@\n" +
+	"\fitem_barcode\x18\x02 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$H\x00R\vitemBarcode\x12@\n" +
+	"\trecord_id\x18\x04 \x01(\tB!\xbaH\x1er\x1c2\x1a^[!-~]([ -~]{0,62}[!-~])?$H\x00R\brecordId\x127\n" +
+	"\x11pickup_library_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0fpickupLibraryIdB\x0f\n" +
+	"\x06target\x12\x05\xbaH\x02\b\x01\"Y\n" +
 	"\x1aPlaceMyReservationResponse\x12;\n" +
-	"\vreservation\x18\x01 \x01(\v2\x19.patronfed.v1.ReservationR\vreservation\"\xd4\x02\n" +
+	"\vreservation\x18\x01 \x01(\v2\x19.patronfed.v1.ReservationR\vreservation\"\xf1\x02\n" +
 	"\fHistoryEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1e.patronfed.v1.HistoryEntryKindR\x04kind\x126\n" +
@@ -1063,7 +1116,8 @@ const file_patronfed_v1_opac_loan_proto_rawDesc = "" +
 	"library_id\x18\x06 \x01(\tR\tlibraryId\x129\n" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"g\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
+	"\trecord_id\x18\t \x01(\tR\brecordId\"g\n" +
 	"\x14ListMyHistoryRequest\x12&\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
@@ -1197,6 +1251,10 @@ func file_patronfed_v1_opac_loan_proto_init() {
 		return
 	}
 	file_patronfed_v1_circulation_proto_init()
+	file_patronfed_v1_opac_loan_proto_msgTypes[4].OneofWrappers = []any{
+		(*PlaceMyReservationRequest_ItemBarcode)(nil),
+		(*PlaceMyReservationRequest_RecordId)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

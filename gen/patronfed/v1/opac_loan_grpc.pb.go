@@ -52,14 +52,17 @@ type OpacLoanServiceClient interface {
 	// reservations).
 	ClearMyHistory(ctx context.Context, in *ClearMyHistoryRequest, opts ...grpc.CallOption) (*ClearMyHistoryResponse, error)
 	DeleteMyHistoryEntry(ctx context.Context, in *DeleteMyHistoryEntryRequest, opts ...grpc.CallOption) (*DeleteMyHistoryEntryResponse, error)
-	// PlaceMyReservation reserves an item for the patron, to be picked up at
-	// pickup_library_id. Only the patron's home library and the libraries the
-	// patron shares data with (consents) can lend to the patron, so only they
-	// can be the pickup library; the default is the item's owning library if
-	// it is one of them, else the home library. FAILED_PRECONDITION says why
-	// a reservation is refused (item not lendable, already borrowed by the
-	// patron, the patron blocked, a pickup library that cannot lend to the
-	// patron). A retry with the same request_id returns the first answer.
+	// PlaceMyReservation reserves an item, or a title (record_id: the first
+	// copy of the catalogue record that is checked in), for the patron, to
+	// be picked up at pickup_library_id. Only the patron's home library and
+	// the libraries the patron shares data with (consents) can lend to the
+	// patron, so only they can be the pickup library; the default is the
+	// item's owning library if it is one of them, else (and for a title) the
+	// home library. FAILED_PRECONDITION says why a reservation is refused
+	// (item not lendable, no lendable copy of the title, already borrowed or
+	// reserved by the patron, the patron blocked, a pickup library that
+	// cannot lend to the patron). A retry with the same request_id returns
+	// the first answer.
 	PlaceMyReservation(ctx context.Context, in *PlaceMyReservationRequest, opts ...grpc.CallOption) (*PlaceMyReservationResponse, error)
 	ListMyReservations(ctx context.Context, in *ListMyReservationsRequest, opts ...grpc.CallOption) (*ListMyReservationsResponse, error)
 	CancelMyReservation(ctx context.Context, in *CancelMyReservationRequest, opts ...grpc.CallOption) (*CancelMyReservationResponse, error)
@@ -188,14 +191,17 @@ type OpacLoanServiceServer interface {
 	// reservations).
 	ClearMyHistory(context.Context, *ClearMyHistoryRequest) (*ClearMyHistoryResponse, error)
 	DeleteMyHistoryEntry(context.Context, *DeleteMyHistoryEntryRequest) (*DeleteMyHistoryEntryResponse, error)
-	// PlaceMyReservation reserves an item for the patron, to be picked up at
-	// pickup_library_id. Only the patron's home library and the libraries the
-	// patron shares data with (consents) can lend to the patron, so only they
-	// can be the pickup library; the default is the item's owning library if
-	// it is one of them, else the home library. FAILED_PRECONDITION says why
-	// a reservation is refused (item not lendable, already borrowed by the
-	// patron, the patron blocked, a pickup library that cannot lend to the
-	// patron). A retry with the same request_id returns the first answer.
+	// PlaceMyReservation reserves an item, or a title (record_id: the first
+	// copy of the catalogue record that is checked in), for the patron, to
+	// be picked up at pickup_library_id. Only the patron's home library and
+	// the libraries the patron shares data with (consents) can lend to the
+	// patron, so only they can be the pickup library; the default is the
+	// item's owning library if it is one of them, else (and for a title) the
+	// home library. FAILED_PRECONDITION says why a reservation is refused
+	// (item not lendable, no lendable copy of the title, already borrowed or
+	// reserved by the patron, the patron blocked, a pickup library that
+	// cannot lend to the patron). A retry with the same request_id returns
+	// the first answer.
 	PlaceMyReservation(context.Context, *PlaceMyReservationRequest) (*PlaceMyReservationResponse, error)
 	ListMyReservations(context.Context, *ListMyReservationsRequest) (*ListMyReservationsResponse, error)
 	CancelMyReservation(context.Context, *CancelMyReservationRequest) (*CancelMyReservationResponse, error)
