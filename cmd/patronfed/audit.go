@@ -55,6 +55,26 @@ func parseTime(s string) (*timestamppb.Timestamp, error) {
 	return nil, fmt.Errorf("bad time %q: use RFC 3339 or YYYY-MM-DD", s)
 }
 
+// printPages prints a table of at most limit rows under header, a page at
+// a time: page prints one page of at most size rows from token and returns
+// how many it printed and the next token ("" after the last page).
+func printPages(out io.Writer, header string, limit int, page func(tw io.Writer, size int32, token string) (int, string, error)) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	token := ""
+	for n := 0; n < limit; {
+		got, next, err := page(tw, int32(min(limit-n, 1000)), token)
+		if err != nil {
+			return rpcError(err)
+		}
+		n += got
+		if token = next; token == "" {
+			break
+		}
+	}
+	return tw.Flush()
+}
+
 func auditCmd(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(out, auditUsage)
@@ -117,29 +137,20 @@ func auditCmd(ctx context.Context, args []string, out io.Writer) error {
 		default:
 			return errors.New("--decision is allowed or denied")
 		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tLIBRARY\tACTION\tPATRON\tDECISION\tFIELDS\tPOLICY")
-		n := 0
-		for n < *limit {
-			req.PageSize = int32(min(*limit-n, 1000))
-			resp, err := c.ListAuditEntries(ctx, req)
-			if err != nil {
-				return rpcError(err)
-			}
-			for _, e := range resp.GetEntries() {
-				verdict := "denied"
-				if e.GetAllowed() {
-					verdict = "allowed"
+		return printPages(out, "SEQ\tTIME\tACTOR\tLIBRARY\tACTION\tPATRON\tDECISION\tFIELDS\tPOLICY", *limit,
+			func(tw io.Writer, size int32, token string) (int, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.ListAuditEntries(ctx, req)
+				for _, e := range resp.GetEntries() {
+					verdict := "denied"
+					if e.GetAllowed() {
+						verdict = "allowed"
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\tv%d\n", e.GetSeq(), stampOf(e.GetTime().AsTime()), e.GetActorKind(),
+						e.GetActorId(), e.GetActorLibraryId(), e.GetAction(), e.GetPatronId(), verdict, orNone(e.GetFields()), e.GetPolicyVersion())
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\tv%d\n", e.GetSeq(), stampOf(e.GetTime().AsTime()), e.GetActorKind(),
-					e.GetActorId(), e.GetActorLibraryId(), e.GetAction(), e.GetPatronId(), verdict, orNone(e.GetFields()), e.GetPolicyVersion())
-				n++
-			}
-			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
-				break
-			}
-		}
-		return tw.Flush()
+				return len(resp.GetEntries()), resp.GetNextPageToken(), err
+			})
 
 	case "breach":
 		filter := &pb.BreachFilter{ActorId: *actor, LibraryId: *library, TokenId: *token, StartTime: start, EndTime: end}
@@ -159,25 +170,16 @@ func auditCmd(ctx context.Context, args []string, out io.Writer) error {
 		default:
 			return errors.New("--kind is accounts or patrons")
 		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME	ADDRESS	KIND	ID	USERNAME	LIBRARY")
-		n := 0
-		for n < *limit {
-			req.PageSize = int32(min(*limit-n, 1000))
-			resp, err := c.ListLoginTrails(ctx, req)
-			if err != nil {
-				return rpcError(err)
-			}
-			for _, tr := range resp.GetTrails() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", stampOf(tr.GetTime().AsTime()), tr.GetAddress(), tr.GetKind(),
-					tr.GetId(), orDash(tr.GetUsername()), orDash(tr.GetLibraryId()))
-				n++
-			}
-			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
-				break
-			}
-		}
-		return tw.Flush()
+		return printPages(out, "TIME\tADDRESS\tKIND\tID\tUSERNAME\tLIBRARY", *limit,
+			func(tw io.Writer, size int32, token string) (int, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.ListLoginTrails(ctx, req)
+				for _, tr := range resp.GetTrails() {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", stampOf(tr.GetTime().AsTime()), tr.GetAddress(), tr.GetKind(),
+						tr.GetId(), orDash(tr.GetUsername()), orDash(tr.GetLibraryId()))
+				}
+				return len(resp.GetTrails()), resp.GetNextPageToken(), err
+			})
 
 	case "verify":
 		resp, err := c.VerifyAuditChain(ctx, &pb.VerifyAuditChainRequest{})
