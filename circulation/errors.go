@@ -24,6 +24,8 @@ var (
 	ErrNothingToClaim   = status.Error(codes.FailedPrecondition, "patron has no overdue items or unpaid fees at this library")
 	ErrNoLoanToCharge   = status.Error(codes.FailedPrecondition, "item has no loan this library can charge")
 	ErrEntryNotFound    = status.Error(codes.NotFound, "no history entry with this id")
+	ErrNotOwningLib     = status.Error(codes.PermissionDenied, "only staff of the owning library can change the item")
+	ErrItemOnLoanStatus = status.Error(codes.FailedPrecondition, "item is on loan: check it in before changing its status")
 )
 
 // Errors of title holds (reservations of a catalogue record).
@@ -42,3 +44,9 @@ func blocked(reason string) error {
 }
 
 var errExpiryInPast = status.Error(codes.InvalidArgument, "expire_time must be in the future")
+
+// itemHeld refuses to withdraw or lose an item that n item holds wait for.
+func itemHeld(n int) error {
+	return status.Errorf(codes.FailedPrecondition,
+		"item has %d active reservation(s) waiting for it: cancel them before marking it missing or withdrawn", n)
+}

@@ -56,6 +56,56 @@ func CreateItem(ctx context.Context, q Querier, library, barcode, title, recordI
 		VALUES ($1, $2, $3, nullif($4, ''), $5, $5) RETURNING `+itemCols, barcode, title, library, recordID, now))
 }
 
+// ItemChange is what UpdateItem changes; nil fields stay as they are.
+type ItemChange struct {
+	Title *string
+	// RecordID "" clears the record.
+	RecordID *string
+	// Status is ItemAvailable, ItemMissing or ItemWithdrawn.
+	Status *string
+}
+
+// UpdateItem changes the item with barcode, owned by library. An item on
+// loan keeps its status (loans change it), and one that an item hold waits
+// for cannot go missing or be withdrawn: the holds must be cancelled first,
+// so that nobody waits for a copy that will not come. A title hold captured
+// for the copy goes back to its title's queue when the copy goes missing,
+// is withdrawn or becomes a copy of another record: another copy serves it.
+func UpdateItem(ctx context.Context, tx Querier, library, barcode string, ch ItemChange, now time.Time) (Item, error) {
+	it, err := lockItem(ctx, tx, barcode)
+	if err != nil {
+		return Item{}, err
+	}
+	if it.OwningLibraryID != library {
+		return Item{}, ErrNotOwningLib
+	}
+	statusChange := ch.Status != nil && *ch.Status != it.Status
+	if statusChange && it.Status == ItemOnLoan {
+		return Item{}, ErrItemOnLoanStatus
+	}
+	gone := statusChange && (*ch.Status == ItemMissing || *ch.Status == ItemWithdrawn)
+	if gone {
+		var held int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM reservations WHERE item_id = $1 AND status = 'active' AND record_id IS NULL`,
+			it.ID).Scan(&held); err != nil {
+			return Item{}, err
+		}
+		if held > 0 {
+			return Item{}, itemHeld(held)
+		}
+	}
+	if gone || (ch.RecordID != nil && *ch.RecordID != it.RecordID) {
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET item_id = NULL
+			WHERE item_id = $1 AND status = 'active' AND record_id IS NOT NULL`, it.ID); err != nil {
+			return Item{}, err
+		}
+	}
+	return scanItem(tx.QueryRow(ctx, `UPDATE items AS i SET title = coalesce($2, title),
+			record_id = CASE WHEN $3::text IS NULL THEN record_id ELSE nullif($3, '') END,
+			status = coalesce($4, status), updated_at = $5
+		WHERE id = $1 RETURNING `+itemCols, it.ID, ch.Title, ch.RecordID, ch.Status, now))
+}
+
 // ItemByBarcode returns the item, or ErrItemNotFound.
 func ItemByBarcode(ctx context.Context, q Querier, barcode string) (Item, error) {
 	return itemWhere(ctx, q, `SELECT `+itemCols+` FROM items i WHERE i.barcode = $1`, barcode)

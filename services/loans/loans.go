@@ -81,6 +81,41 @@ func (s *Service) CreateItem(ctx context.Context, req *pb.CreateItemRequest) (*p
 	return &pb.CreateItemResponse{Item: protoconv.Item(it)}, nil
 }
 
+// itemStatusNames are the statuses UpdateItem may set.
+var itemStatusNames = map[pb.ItemStatus]string{
+	pb.ItemStatus_ITEM_STATUS_AVAILABLE: circulation.ItemAvailable,
+	pb.ItemStatus_ITEM_STATUS_MISSING:   circulation.ItemMissing,
+	pb.ItemStatus_ITEM_STATUS_WITHDRAWN: circulation.ItemWithdrawn,
+}
+
+// UpdateItem implements pb.LoanServiceServer: circulation.UpdateItem for
+// an item of the caller's library. Setting values is idempotent, so it
+// takes no request_id.
+func (s *Service) UpdateItem(ctx context.Context, req *pb.UpdateItemRequest) (*pb.UpdateItemResponse, error) {
+	p, err := identity.RequireStaff(ctx, identity.PermLoanManage)
+	if err != nil {
+		return nil, err
+	}
+	var ch circulation.ItemChange
+	ch.Title, ch.RecordID = req.Title, req.RecordId
+	if req.Status != nil {
+		st, ok := itemStatusNames[req.GetStatus()]
+		if !ok { // protovalidate refuses the others first
+			return nil, store.InvalidField("status", "must be available, missing or withdrawn")
+		}
+		ch.Status = &st
+	}
+	var it circulation.Item
+	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		it, err = circulation.UpdateItem(ctx, tx, p.LibraryID, req.GetItemBarcode(), ch, s.clock.Now())
+		return err
+	})
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	return &pb.UpdateItemResponse{Item: protoconv.Item(it)}, nil
+}
+
 // GetItem implements pb.LoanServiceServer. An item is not personal data:
 // any member library's circulation staff may look one up (a desk checking
 // in another library's item needs it).

@@ -57,6 +57,7 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"ConsentService/ListConsentHistory":    &pb.ListConsentHistoryRequest{PatronId: pid},
 		"LoanService/CreateItem":               &pb.CreateItemRequest{Barcode: "OPER-1", Title: "T"},
 		"LoanService/GetItem":                  &pb.GetItemRequest{ItemBarcode: "OPER-1"},
+		"LoanService/UpdateItem":               &pb.UpdateItemRequest{ItemBarcode: "BRNO-0001", Title: proto.String("T")},
 		"LoanService/GetLastBorrower":          &pb.GetLastBorrowerRequest{ItemBarcode: "OPER-1"},
 		"LoanService/CheckOut":                 &pb.CheckOutRequest{RequestId: rid(), CardNumber: "B0001", ItemBarcode: "OPER-1"},
 		"LoanService/RenewLoan":                &pb.RenewLoanRequest{LoanId: loanID, RequestId: rid()},

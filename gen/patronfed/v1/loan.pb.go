@@ -130,6 +130,121 @@ func (x *CreateItemResponse) GetItem() *Item {
 	return nil
 }
 
+type UpdateItemRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ItemBarcode string                 `protobuf:"bytes,1,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
+	// Fields not set are left as they are.
+	Title *string `protobuf:"bytes,2,opt,name=title,proto3,oneof" json:"title,omitempty"`
+	// "" clears it.
+	RecordId *string `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3,oneof" json:"record_id,omitempty"`
+	// Available, missing or withdrawn.
+	Status        *ItemStatus `protobuf:"varint,4,opt,name=status,proto3,enum=patronfed.v1.ItemStatus,oneof" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateItemRequest) Reset() {
+	*x = UpdateItemRequest{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateItemRequest) ProtoMessage() {}
+
+func (x *UpdateItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateItemRequest.ProtoReflect.Descriptor instead.
+func (*UpdateItemRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UpdateItemRequest) GetItemBarcode() string {
+	if x != nil {
+		return x.ItemBarcode
+	}
+	return ""
+}
+
+func (x *UpdateItemRequest) GetTitle() string {
+	if x != nil && x.Title != nil {
+		return *x.Title
+	}
+	return ""
+}
+
+func (x *UpdateItemRequest) GetRecordId() string {
+	if x != nil && x.RecordId != nil {
+		return *x.RecordId
+	}
+	return ""
+}
+
+func (x *UpdateItemRequest) GetStatus() ItemStatus {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return ItemStatus_ITEM_STATUS_UNSPECIFIED
+}
+
+type UpdateItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Item          *Item                  `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateItemResponse) Reset() {
+	*x = UpdateItemResponse{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateItemResponse) ProtoMessage() {}
+
+func (x *UpdateItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateItemResponse.ProtoReflect.Descriptor instead.
+func (*UpdateItemResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UpdateItemResponse) GetItem() *Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
 type GetItemRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ItemBarcode   string                 `protobuf:"bytes,1,opt,name=item_barcode,json=itemBarcode,proto3" json:"item_barcode,omitempty"`
@@ -139,7 +254,7 @@ type GetItemRequest struct {
 
 func (x *GetItemRequest) Reset() {
 	*x = GetItemRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[2]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -151,7 +266,7 @@ func (x *GetItemRequest) String() string {
 func (*GetItemRequest) ProtoMessage() {}
 
 func (x *GetItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[2]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -164,7 +279,7 @@ func (x *GetItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetItemRequest.ProtoReflect.Descriptor instead.
 func (*GetItemRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{2}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetItemRequest) GetItemBarcode() string {
@@ -183,7 +298,7 @@ type GetItemResponse struct {
 
 func (x *GetItemResponse) Reset() {
 	*x = GetItemResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[3]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +310,7 @@ func (x *GetItemResponse) String() string {
 func (*GetItemResponse) ProtoMessage() {}
 
 func (x *GetItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[3]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +323,7 @@ func (x *GetItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetItemResponse.ProtoReflect.Descriptor instead.
 func (*GetItemResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{3}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetItemResponse) GetItem() *Item {
@@ -227,7 +342,7 @@ type GetLastBorrowerRequest struct {
 
 func (x *GetLastBorrowerRequest) Reset() {
 	*x = GetLastBorrowerRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[4]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -239,7 +354,7 @@ func (x *GetLastBorrowerRequest) String() string {
 func (*GetLastBorrowerRequest) ProtoMessage() {}
 
 func (x *GetLastBorrowerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[4]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -252,7 +367,7 @@ func (x *GetLastBorrowerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLastBorrowerRequest.ProtoReflect.Descriptor instead.
 func (*GetLastBorrowerRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{4}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetLastBorrowerRequest) GetItemBarcode() string {
@@ -272,7 +387,7 @@ type GetLastBorrowerResponse struct {
 
 func (x *GetLastBorrowerResponse) Reset() {
 	*x = GetLastBorrowerResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[5]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +399,7 @@ func (x *GetLastBorrowerResponse) String() string {
 func (*GetLastBorrowerResponse) ProtoMessage() {}
 
 func (x *GetLastBorrowerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[5]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +412,7 @@ func (x *GetLastBorrowerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLastBorrowerResponse.ProtoReflect.Descriptor instead.
 func (*GetLastBorrowerResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{5}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetLastBorrowerResponse) GetLastBorrower() *LoanPatron {
@@ -321,7 +436,7 @@ type CheckOutRequest struct {
 
 func (x *CheckOutRequest) Reset() {
 	*x = CheckOutRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[6]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +448,7 @@ func (x *CheckOutRequest) String() string {
 func (*CheckOutRequest) ProtoMessage() {}
 
 func (x *CheckOutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[6]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +461,7 @@ func (x *CheckOutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckOutRequest.ProtoReflect.Descriptor instead.
 func (*CheckOutRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{6}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CheckOutRequest) GetRequestId() string {
@@ -379,7 +494,7 @@ type CheckOutResponse struct {
 
 func (x *CheckOutResponse) Reset() {
 	*x = CheckOutResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[7]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +506,7 @@ func (x *CheckOutResponse) String() string {
 func (*CheckOutResponse) ProtoMessage() {}
 
 func (x *CheckOutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[7]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +519,7 @@ func (x *CheckOutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckOutResponse.ProtoReflect.Descriptor instead.
 func (*CheckOutResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{7}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CheckOutResponse) GetLoan() *Loan {
@@ -424,7 +539,7 @@ type RenewLoanRequest struct {
 
 func (x *RenewLoanRequest) Reset() {
 	*x = RenewLoanRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[8]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +551,7 @@ func (x *RenewLoanRequest) String() string {
 func (*RenewLoanRequest) ProtoMessage() {}
 
 func (x *RenewLoanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[8]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +564,7 @@ func (x *RenewLoanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLoanRequest.ProtoReflect.Descriptor instead.
 func (*RenewLoanRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{8}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RenewLoanRequest) GetLoanId() string {
@@ -475,7 +590,7 @@ type RenewLoanResponse struct {
 
 func (x *RenewLoanResponse) Reset() {
 	*x = RenewLoanResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[9]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +602,7 @@ func (x *RenewLoanResponse) String() string {
 func (*RenewLoanResponse) ProtoMessage() {}
 
 func (x *RenewLoanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[9]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +615,7 @@ func (x *RenewLoanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLoanResponse.ProtoReflect.Descriptor instead.
 func (*RenewLoanResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{9}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenewLoanResponse) GetLoan() *Loan {
@@ -520,7 +635,7 @@ type CheckInRequest struct {
 
 func (x *CheckInRequest) Reset() {
 	*x = CheckInRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[10]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +647,7 @@ func (x *CheckInRequest) String() string {
 func (*CheckInRequest) ProtoMessage() {}
 
 func (x *CheckInRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[10]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +660,7 @@ func (x *CheckInRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInRequest.ProtoReflect.Descriptor instead.
 func (*CheckInRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{10}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CheckInRequest) GetRequestId() string {
@@ -581,7 +696,7 @@ type CheckInResponse struct {
 
 func (x *CheckInResponse) Reset() {
 	*x = CheckInResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[11]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +708,7 @@ func (x *CheckInResponse) String() string {
 func (*CheckInResponse) ProtoMessage() {}
 
 func (x *CheckInResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[11]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +721,7 @@ func (x *CheckInResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInResponse.ProtoReflect.Descriptor instead.
 func (*CheckInResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{11}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckInResponse) GetItem() *Item {
@@ -660,7 +775,7 @@ type ListPatronLoansRequest struct {
 
 func (x *ListPatronLoansRequest) Reset() {
 	*x = ListPatronLoansRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[12]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +787,7 @@ func (x *ListPatronLoansRequest) String() string {
 func (*ListPatronLoansRequest) ProtoMessage() {}
 
 func (x *ListPatronLoansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[12]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +800,7 @@ func (x *ListPatronLoansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronLoansRequest.ProtoReflect.Descriptor instead.
 func (*ListPatronLoansRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{12}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPatronLoansRequest) GetPatronId() string {
@@ -704,7 +819,7 @@ type ListPatronLoansResponse struct {
 
 func (x *ListPatronLoansResponse) Reset() {
 	*x = ListPatronLoansResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[13]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +831,7 @@ func (x *ListPatronLoansResponse) String() string {
 func (*ListPatronLoansResponse) ProtoMessage() {}
 
 func (x *ListPatronLoansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[13]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +844,7 @@ func (x *ListPatronLoansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronLoansResponse.ProtoReflect.Descriptor instead.
 func (*ListPatronLoansResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{13}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListPatronLoansResponse) GetLoans() []*Loan {
@@ -754,7 +869,7 @@ type ListLibraryLoansRequest struct {
 
 func (x *ListLibraryLoansRequest) Reset() {
 	*x = ListLibraryLoansRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[14]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +881,7 @@ func (x *ListLibraryLoansRequest) String() string {
 func (*ListLibraryLoansRequest) ProtoMessage() {}
 
 func (x *ListLibraryLoansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[14]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +894,7 @@ func (x *ListLibraryLoansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLibraryLoansRequest.ProtoReflect.Descriptor instead.
 func (*ListLibraryLoansRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{14}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListLibraryLoansRequest) GetLibraryId() string {
@@ -820,7 +935,7 @@ type ListLibraryLoansResponse struct {
 
 func (x *ListLibraryLoansResponse) Reset() {
 	*x = ListLibraryLoansResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[15]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +947,7 @@ func (x *ListLibraryLoansResponse) String() string {
 func (*ListLibraryLoansResponse) ProtoMessage() {}
 
 func (x *ListLibraryLoansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[15]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +960,7 @@ func (x *ListLibraryLoansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLibraryLoansResponse.ProtoReflect.Descriptor instead.
 func (*ListLibraryLoansResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{15}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListLibraryLoansResponse) GetLoans() []*Loan {
@@ -883,7 +998,7 @@ type PlaceReservationRequest struct {
 
 func (x *PlaceReservationRequest) Reset() {
 	*x = PlaceReservationRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[16]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1010,7 @@ func (x *PlaceReservationRequest) String() string {
 func (*PlaceReservationRequest) ProtoMessage() {}
 
 func (x *PlaceReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[16]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1023,7 @@ func (x *PlaceReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceReservationRequest.ProtoReflect.Descriptor instead.
 func (*PlaceReservationRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{16}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PlaceReservationRequest) GetRequestId() string {
@@ -984,7 +1099,7 @@ type PlaceReservationResponse struct {
 
 func (x *PlaceReservationResponse) Reset() {
 	*x = PlaceReservationResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[17]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1111,7 @@ func (x *PlaceReservationResponse) String() string {
 func (*PlaceReservationResponse) ProtoMessage() {}
 
 func (x *PlaceReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[17]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1124,7 @@ func (x *PlaceReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceReservationResponse.ProtoReflect.Descriptor instead.
 func (*PlaceReservationResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{17}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PlaceReservationResponse) GetReservation() *Reservation {
@@ -1028,7 +1143,7 @@ type CancelReservationRequest struct {
 
 func (x *CancelReservationRequest) Reset() {
 	*x = CancelReservationRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1155,7 @@ func (x *CancelReservationRequest) String() string {
 func (*CancelReservationRequest) ProtoMessage() {}
 
 func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1168,7 @@ func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelReservationRequest.ProtoReflect.Descriptor instead.
 func (*CancelReservationRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{18}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CancelReservationRequest) GetReservationId() string {
@@ -1071,7 +1186,7 @@ type CancelReservationResponse struct {
 
 func (x *CancelReservationResponse) Reset() {
 	*x = CancelReservationResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1198,7 @@ func (x *CancelReservationResponse) String() string {
 func (*CancelReservationResponse) ProtoMessage() {}
 
 func (x *CancelReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1211,7 @@ func (x *CancelReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelReservationResponse.ProtoReflect.Descriptor instead.
 func (*CancelReservationResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{19}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{21}
 }
 
 type ExpireReservationsRequest struct {
@@ -1107,7 +1222,7 @@ type ExpireReservationsRequest struct {
 
 func (x *ExpireReservationsRequest) Reset() {
 	*x = ExpireReservationsRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1234,7 @@ func (x *ExpireReservationsRequest) String() string {
 func (*ExpireReservationsRequest) ProtoMessage() {}
 
 func (x *ExpireReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1247,7 @@ func (x *ExpireReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{20}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{22}
 }
 
 type ExpireReservationsResponse struct {
@@ -1144,7 +1259,7 @@ type ExpireReservationsResponse struct {
 
 func (x *ExpireReservationsResponse) Reset() {
 	*x = ExpireReservationsResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1271,7 @@ func (x *ExpireReservationsResponse) String() string {
 func (*ExpireReservationsResponse) ProtoMessage() {}
 
 func (x *ExpireReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1284,7 @@ func (x *ExpireReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{21}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExpireReservationsResponse) GetExpiredCount() int32 {
@@ -1188,7 +1303,7 @@ type ListPatronReservationsRequest struct {
 
 func (x *ListPatronReservationsRequest) Reset() {
 	*x = ListPatronReservationsRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1315,7 @@ func (x *ListPatronReservationsRequest) String() string {
 func (*ListPatronReservationsRequest) ProtoMessage() {}
 
 func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1328,7 @@ func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{22}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPatronReservationsRequest) GetPatronId() string {
@@ -1232,7 +1347,7 @@ type ListPatronReservationsResponse struct {
 
 func (x *ListPatronReservationsResponse) Reset() {
 	*x = ListPatronReservationsResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1359,7 @@ func (x *ListPatronReservationsResponse) String() string {
 func (*ListPatronReservationsResponse) ProtoMessage() {}
 
 func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1372,7 @@ func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{23}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPatronReservationsResponse) GetReservations() []*Reservation {
@@ -1278,6 +1393,19 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x05title\x12A\n" +
 	"\trecord_id\x18\x03 \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[!-~]([ -~]{0,62}[!-~])?$R\brecordId\"<\n" +
 	"\x12CreateItemResponse\x12&\n" +
+	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\"\xaa\x03\n" +
+	"\x11UpdateItemRequest\x12>\n" +
+	"\fitem_barcode\x18\x01 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\vitemBarcode\x12%\n" +
+	"\x05title\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xf4\x03H\x00R\x05title\x88\x01\x01\x12\xc5\x01\n" +
+	"\trecord_id\x18\x03 \x01(\tB\xa2\x01\xbaH\x9e\x01\xba\x01\x9a\x01\n" +
+	"\trecord_id\x12Smust be 1-64 printable ASCII characters with no leading or trailing space, or empty\x1a8this == '' || this.matches('^[!-~]([ -~]{0,62}[!-~])?$')H\x01R\brecordId\x88\x01\x01\x12C\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x18.patronfed.v1.ItemStatusB\f\xbaH\t\x82\x01\x06\x18\x01\x18\x03\x18\x04H\x02R\x06status\x88\x01\x01B\b\n" +
+	"\x06_titleB\f\n" +
+	"\n" +
+	"_record_idB\t\n" +
+	"\a_status\"<\n" +
+	"\x12UpdateItemResponse\x12&\n" +
 	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\"P\n" +
 	"\x0eGetItemRequest\x12>\n" +
 	"\fitem_barcode\x18\x01 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\vitemBarcode\"9\n" +
@@ -1349,10 +1477,12 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\x1dListPatronReservationsRequest\x12%\n" +
 	"\tpatron_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatronId\"_\n" +
 	"\x1eListPatronReservationsResponse\x12=\n" +
-	"\freservations\x18\x01 \x03(\v2\x19.patronfed.v1.ReservationR\freservations2\x96\f\n" +
+	"\freservations\x18\x01 \x03(\v2\x19.patronfed.v1.ReservationR\freservations2\x8c\r\n" +
 	"\vLoanService\x12e\n" +
 	"\n" +
-	"CreateItem\x12\x1f.patronfed.v1.CreateItemRequest\x1a .patronfed.v1.CreateItemResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/items\x12h\n" +
+	"CreateItem\x12\x1f.patronfed.v1.CreateItemRequest\x1a .patronfed.v1.CreateItemResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/items\x12t\n" +
+	"\n" +
+	"UpdateItem\x12\x1f.patronfed.v1.UpdateItemRequest\x1a .patronfed.v1.UpdateItemResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*2\x18/v1/items/{item_barcode}\x12h\n" +
 	"\aGetItem\x12\x1c.patronfed.v1.GetItemRequest\x1a\x1d.patronfed.v1.GetItemResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/items/{item_barcode}\x12\x8d\x01\n" +
 	"\x0fGetLastBorrower\x12$.patronfed.v1.GetLastBorrowerRequest\x1a%.patronfed.v1.GetLastBorrowerResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/items/{item_barcode}/lastBorrower\x12h\n" +
 	"\bCheckOut\x12\x1d.patronfed.v1.CheckOutRequest\x1a\x1e.patronfed.v1.CheckOutResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/loans:checkOut\x12r\n" +
@@ -1377,82 +1507,89 @@ func file_patronfed_v1_loan_proto_rawDescGZIP() []byte {
 	return file_patronfed_v1_loan_proto_rawDescData
 }
 
-var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_patronfed_v1_loan_proto_goTypes = []any{
 	(*CreateItemRequest)(nil),              // 0: patronfed.v1.CreateItemRequest
 	(*CreateItemResponse)(nil),             // 1: patronfed.v1.CreateItemResponse
-	(*GetItemRequest)(nil),                 // 2: patronfed.v1.GetItemRequest
-	(*GetItemResponse)(nil),                // 3: patronfed.v1.GetItemResponse
-	(*GetLastBorrowerRequest)(nil),         // 4: patronfed.v1.GetLastBorrowerRequest
-	(*GetLastBorrowerResponse)(nil),        // 5: patronfed.v1.GetLastBorrowerResponse
-	(*CheckOutRequest)(nil),                // 6: patronfed.v1.CheckOutRequest
-	(*CheckOutResponse)(nil),               // 7: patronfed.v1.CheckOutResponse
-	(*RenewLoanRequest)(nil),               // 8: patronfed.v1.RenewLoanRequest
-	(*RenewLoanResponse)(nil),              // 9: patronfed.v1.RenewLoanResponse
-	(*CheckInRequest)(nil),                 // 10: patronfed.v1.CheckInRequest
-	(*CheckInResponse)(nil),                // 11: patronfed.v1.CheckInResponse
-	(*ListPatronLoansRequest)(nil),         // 12: patronfed.v1.ListPatronLoansRequest
-	(*ListPatronLoansResponse)(nil),        // 13: patronfed.v1.ListPatronLoansResponse
-	(*ListLibraryLoansRequest)(nil),        // 14: patronfed.v1.ListLibraryLoansRequest
-	(*ListLibraryLoansResponse)(nil),       // 15: patronfed.v1.ListLibraryLoansResponse
-	(*PlaceReservationRequest)(nil),        // 16: patronfed.v1.PlaceReservationRequest
-	(*PlaceReservationResponse)(nil),       // 17: patronfed.v1.PlaceReservationResponse
-	(*CancelReservationRequest)(nil),       // 18: patronfed.v1.CancelReservationRequest
-	(*CancelReservationResponse)(nil),      // 19: patronfed.v1.CancelReservationResponse
-	(*ExpireReservationsRequest)(nil),      // 20: patronfed.v1.ExpireReservationsRequest
-	(*ExpireReservationsResponse)(nil),     // 21: patronfed.v1.ExpireReservationsResponse
-	(*ListPatronReservationsRequest)(nil),  // 22: patronfed.v1.ListPatronReservationsRequest
-	(*ListPatronReservationsResponse)(nil), // 23: patronfed.v1.ListPatronReservationsResponse
-	(*Item)(nil),                           // 24: patronfed.v1.Item
-	(*LoanPatron)(nil),                     // 25: patronfed.v1.LoanPatron
-	(*Loan)(nil),                           // 26: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),          // 27: google.protobuf.Timestamp
-	(*Fee)(nil),                            // 28: patronfed.v1.Fee
-	(*Reservation)(nil),                    // 29: patronfed.v1.Reservation
+	(*UpdateItemRequest)(nil),              // 2: patronfed.v1.UpdateItemRequest
+	(*UpdateItemResponse)(nil),             // 3: patronfed.v1.UpdateItemResponse
+	(*GetItemRequest)(nil),                 // 4: patronfed.v1.GetItemRequest
+	(*GetItemResponse)(nil),                // 5: patronfed.v1.GetItemResponse
+	(*GetLastBorrowerRequest)(nil),         // 6: patronfed.v1.GetLastBorrowerRequest
+	(*GetLastBorrowerResponse)(nil),        // 7: patronfed.v1.GetLastBorrowerResponse
+	(*CheckOutRequest)(nil),                // 8: patronfed.v1.CheckOutRequest
+	(*CheckOutResponse)(nil),               // 9: patronfed.v1.CheckOutResponse
+	(*RenewLoanRequest)(nil),               // 10: patronfed.v1.RenewLoanRequest
+	(*RenewLoanResponse)(nil),              // 11: patronfed.v1.RenewLoanResponse
+	(*CheckInRequest)(nil),                 // 12: patronfed.v1.CheckInRequest
+	(*CheckInResponse)(nil),                // 13: patronfed.v1.CheckInResponse
+	(*ListPatronLoansRequest)(nil),         // 14: patronfed.v1.ListPatronLoansRequest
+	(*ListPatronLoansResponse)(nil),        // 15: patronfed.v1.ListPatronLoansResponse
+	(*ListLibraryLoansRequest)(nil),        // 16: patronfed.v1.ListLibraryLoansRequest
+	(*ListLibraryLoansResponse)(nil),       // 17: patronfed.v1.ListLibraryLoansResponse
+	(*PlaceReservationRequest)(nil),        // 18: patronfed.v1.PlaceReservationRequest
+	(*PlaceReservationResponse)(nil),       // 19: patronfed.v1.PlaceReservationResponse
+	(*CancelReservationRequest)(nil),       // 20: patronfed.v1.CancelReservationRequest
+	(*CancelReservationResponse)(nil),      // 21: patronfed.v1.CancelReservationResponse
+	(*ExpireReservationsRequest)(nil),      // 22: patronfed.v1.ExpireReservationsRequest
+	(*ExpireReservationsResponse)(nil),     // 23: patronfed.v1.ExpireReservationsResponse
+	(*ListPatronReservationsRequest)(nil),  // 24: patronfed.v1.ListPatronReservationsRequest
+	(*ListPatronReservationsResponse)(nil), // 25: patronfed.v1.ListPatronReservationsResponse
+	(*Item)(nil),                           // 26: patronfed.v1.Item
+	(ItemStatus)(0),                        // 27: patronfed.v1.ItemStatus
+	(*LoanPatron)(nil),                     // 28: patronfed.v1.LoanPatron
+	(*Loan)(nil),                           // 29: patronfed.v1.Loan
+	(*timestamppb.Timestamp)(nil),          // 30: google.protobuf.Timestamp
+	(*Fee)(nil),                            // 31: patronfed.v1.Fee
+	(*Reservation)(nil),                    // 32: patronfed.v1.Reservation
 }
 var file_patronfed_v1_loan_proto_depIdxs = []int32{
-	24, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
-	24, // 1: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
-	25, // 2: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
-	26, // 3: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
-	26, // 4: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
-	24, // 5: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
-	27, // 6: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
-	28, // 7: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
-	26, // 8: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
-	26, // 9: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
-	27, // 10: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
-	29, // 11: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
-	29, // 12: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	0,  // 13: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
-	2,  // 14: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
-	4,  // 15: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
-	6,  // 16: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
-	8,  // 17: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
-	10, // 18: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
-	12, // 19: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
-	14, // 20: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
-	16, // 21: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
-	18, // 22: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
-	20, // 23: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
-	22, // 24: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
-	1,  // 25: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
-	3,  // 26: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
-	5,  // 27: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
-	7,  // 28: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
-	9,  // 29: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
-	11, // 30: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
-	13, // 31: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
-	15, // 32: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
-	17, // 33: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
-	19, // 34: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
-	21, // 35: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
-	23, // 36: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	26, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
+	27, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
+	26, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
+	26, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
+	28, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
+	29, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
+	29, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
+	26, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
+	30, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
+	31, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
+	29, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
+	29, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
+	30, // 12: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
+	32, // 13: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
+	32, // 14: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	0,  // 15: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
+	2,  // 16: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
+	4,  // 17: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
+	6,  // 18: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
+	8,  // 19: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
+	10, // 20: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
+	12, // 21: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
+	14, // 22: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
+	16, // 23: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
+	18, // 24: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
+	20, // 25: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
+	22, // 26: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
+	24, // 27: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
+	1,  // 28: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
+	3,  // 29: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
+	5,  // 30: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
+	7,  // 31: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
+	9,  // 32: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
+	11, // 33: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
+	13, // 34: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
+	15, // 35: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
+	17, // 36: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
+	19, // 37: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
+	21, // 38: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
+	23, // 39: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
+	25, // 40: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
+	28, // [28:41] is the sub-list for method output_type
+	15, // [15:28] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_loan_proto_init() }
@@ -1461,7 +1598,8 @@ func file_patronfed_v1_loan_proto_init() {
 		return
 	}
 	file_patronfed_v1_circulation_proto_init()
-	file_patronfed_v1_loan_proto_msgTypes[16].OneofWrappers = []any{
+	file_patronfed_v1_loan_proto_msgTypes[2].OneofWrappers = []any{}
+	file_patronfed_v1_loan_proto_msgTypes[18].OneofWrappers = []any{
 		(*PlaceReservationRequest_ItemBarcode)(nil),
 		(*PlaceReservationRequest_RecordId)(nil),
 	}
@@ -1471,7 +1609,7 @@ func file_patronfed_v1_loan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_loan_proto_rawDesc), len(file_patronfed_v1_loan_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

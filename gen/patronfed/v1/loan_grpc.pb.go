@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	LoanService_CreateItem_FullMethodName             = "/patronfed.v1.LoanService/CreateItem"
+	LoanService_UpdateItem_FullMethodName             = "/patronfed.v1.LoanService/UpdateItem"
 	LoanService_GetItem_FullMethodName                = "/patronfed.v1.LoanService/GetItem"
 	LoanService_GetLastBorrower_FullMethodName        = "/patronfed.v1.LoanService/GetLastBorrower"
 	LoanService_CheckOut_FullMethodName               = "/patronfed.v1.LoanService/CheckOut"
@@ -59,6 +60,14 @@ const (
 type LoanServiceClient interface {
 	// CreateItem adds an item owned by the caller's library.
 	CreateItem(ctx context.Context, in *CreateItemRequest, opts ...grpc.CallOption) (*CreateItemResponse, error)
+	// UpdateItem changes an item of the caller's library: its title, its
+	// catalogue record, or its status between available, missing and
+	// withdrawn (loans change on_loan). An item on loan cannot be marked
+	// missing or withdrawn, nor one that an item hold waits for
+	// (FAILED_PRECONDITION with the count); a title hold captured for the
+	// copy goes back to its title's queue when the copy is withdrawn, goes
+	// missing or changes record.
+	UpdateItem(ctx context.Context, in *UpdateItemRequest, opts ...grpc.CallOption) (*UpdateItemResponse, error)
 	// GetItem returns an item by barcode (any member library's staff).
 	GetItem(ctx context.Context, in *GetItemRequest, opts ...grpc.CallOption) (*GetItemResponse, error)
 	// GetLastBorrower returns who last borrowed the item (its latest ended
@@ -110,6 +119,16 @@ func (c *loanServiceClient) CreateItem(ctx context.Context, in *CreateItemReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateItemResponse)
 	err := c.cc.Invoke(ctx, LoanService_CreateItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loanServiceClient) UpdateItem(ctx context.Context, in *UpdateItemRequest, opts ...grpc.CallOption) (*UpdateItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateItemResponse)
+	err := c.cc.Invoke(ctx, LoanService_UpdateItem_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +271,14 @@ func (c *loanServiceClient) ListPatronReservations(ctx context.Context, in *List
 type LoanServiceServer interface {
 	// CreateItem adds an item owned by the caller's library.
 	CreateItem(context.Context, *CreateItemRequest) (*CreateItemResponse, error)
+	// UpdateItem changes an item of the caller's library: its title, its
+	// catalogue record, or its status between available, missing and
+	// withdrawn (loans change on_loan). An item on loan cannot be marked
+	// missing or withdrawn, nor one that an item hold waits for
+	// (FAILED_PRECONDITION with the count); a title hold captured for the
+	// copy goes back to its title's queue when the copy is withdrawn, goes
+	// missing or changes record.
+	UpdateItem(context.Context, *UpdateItemRequest) (*UpdateItemResponse, error)
 	// GetItem returns an item by barcode (any member library's staff).
 	GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error)
 	// GetLastBorrower returns who last borrowed the item (its latest ended
@@ -301,6 +328,9 @@ type UnimplementedLoanServiceServer struct{}
 
 func (UnimplementedLoanServiceServer) CreateItem(context.Context, *CreateItemRequest) (*CreateItemResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateItem not implemented")
+}
+func (UnimplementedLoanServiceServer) UpdateItem(context.Context, *UpdateItemRequest) (*UpdateItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateItem not implemented")
 }
 func (UnimplementedLoanServiceServer) GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetItem not implemented")
@@ -370,6 +400,24 @@ func _LoanService_CreateItem_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LoanServiceServer).CreateItem(ctx, req.(*CreateItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoanService_UpdateItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoanServiceServer).UpdateItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoanService_UpdateItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoanServiceServer).UpdateItem(ctx, req.(*UpdateItemRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -582,6 +630,10 @@ var LoanService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateItem",
 			Handler:    _LoanService_CreateItem_Handler,
+		},
+		{
+			MethodName: "UpdateItem",
+			Handler:    _LoanService_UpdateItem_Handler,
 		},
 		{
 			MethodName: "GetItem",
