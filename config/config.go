@@ -135,7 +135,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.DatabaseURL != "" {
-		if err := c.checkDBTransport(); err != nil {
+		if err := CheckDBTransport(c.DatabaseURL, c.AllowDBPlaintext); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -159,16 +159,19 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkDBTransport refuses a DATABASE_URL that may carry patron data in
+// CheckDBTransport refuses a database URL that may carry patron data in
 // plaintext across a network: a host other than loopback or a Unix socket
 // whose connection may fall back to, or is, plaintext (sslmode disable,
-// allow or prefer; prefer is libpq's default).
-func (c *Config) checkDBTransport() error {
-	pc, err := pgconn.ParseConfig(c.DatabaseURL)
+// allow or prefer; prefer is libpq's default), unless allowPlaintext
+// (PATRONFED_DB_ALLOW_PLAINTEXT). serve and dev check it in Validate, the
+// commands that open the database themselves (migrate, admin, retention)
+// before connecting.
+func CheckDBTransport(url string, allowPlaintext bool) error {
+	pc, err := pgconn.ParseConfig(url)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	if c.AllowDBPlaintext {
+	if allowPlaintext {
 		return nil
 	}
 	targets := []*pgconn.FallbackConfig{{Host: pc.Host, Port: pc.Port, TLSConfig: pc.TLSConfig}}

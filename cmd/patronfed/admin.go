@@ -20,7 +20,7 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("admin needs a subcommand: create-operator or reset-password")
 	}
 	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
-	url := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
+	db := registerDBFlags(fs, "PostgreSQL URL")
 	username := fs.String("username", "", "account username")
 	display := fs.String("display-name", "", "full name shown to other staff (create-operator)")
 	fs.Usage = func() {
@@ -30,15 +30,19 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *url == "" || *username == "" {
+	if *username == "" {
 		fs.Usage()
-		return errors.New("--database-url and --username are required")
+		return errors.New("--username is required")
+	}
+	url, err := db.URL()
+	if err != nil {
+		return err
 	}
 	password, err := readPassword()
 	if err != nil {
 		return err
 	}
-	pool, err := store.Open(ctx, *url, store.PoolOptions{MaxConns: 2})
+	pool, err := store.Open(ctx, url, store.PoolOptions{MaxConns: 2})
 	if err != nil {
 		return err
 	}

@@ -6,14 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/patronfed/patronfed/store"
 )
 
 func migrateCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	url := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL of a role that owns the schema (env DATABASE_URL)")
+	db := registerDBFlags(fs, "PostgreSQL URL of a role that owns the schema")
 	steps := fs.Int("steps", 1, "down: how many versions to roll back (0 = all)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: patronfed migrate [flags] up|down|status")
@@ -22,20 +21,21 @@ func migrateCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *url == "" {
-		return errors.New("DATABASE_URL (--database-url) is required")
+	url, err := db.URL()
+	if err != nil {
+		return err
 	}
 	switch fs.Arg(0) {
 	case "up":
-		if err := store.MigrateUp(ctx, *url); err != nil {
+		if err := store.MigrateUp(ctx, url); err != nil {
 			return err
 		}
 		fmt.Fprintln(out, "migrated up")
 		return nil
 	case "down":
-		return store.MigrateDown(ctx, *url, *steps)
+		return store.MigrateDown(ctx, url, *steps)
 	case "status":
-		st, err := store.MigrateStatus(ctx, *url)
+		st, err := store.MigrateStatus(ctx, url)
 		if err != nil {
 			return err
 		}

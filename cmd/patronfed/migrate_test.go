@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,5 +34,30 @@ func TestMigrateUpStatusDown(t *testing.T) {
 	run("up")
 	if again := run("status"); strings.Contains(again, "pending") {
 		t.Fatalf("status after re-up:\n%s", again)
+	}
+}
+
+// The commands that open the database themselves refuse plaintext to a
+// remote PostgreSQL as serve does (privacy rules §5.1), before connecting,
+// unless told the network is private.
+func TestDatabaseCommandsRefusePlaintextToARemoteHost(t *testing.T) {
+	t.Setenv("PATRONFED_ADMIN_PASSWORD", "a-long-enough-password")
+	remote := "postgres://u@db.invalid:1/none?sslmode=disable"
+	for _, cmd := range []struct{ name, rest []string }{
+		{[]string{"migrate"}, []string{"status"}},
+		{[]string{"retention", "run"}, []string{"--dry-run"}},
+		{[]string{"admin", "create-operator"}, []string{"--username", "op2"}},
+	} {
+		args := slices.Concat(cmd.name, []string{"--database-url", remote}, cmd.rest)
+		err := realMain(context.Background(), args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "refusing to reach PostgreSQL on db.invalid without TLS") {
+			t.Errorf("%v: %v", args, err)
+		}
+		// Declared private: it gets as far as connecting (and fails there).
+		args = slices.Concat(cmd.name, []string{"--database-url", remote, "--allow-db-plaintext"}, cmd.rest)
+		err = realMain(context.Background(), args, &bytes.Buffer{})
+		if err == nil || strings.Contains(err.Error(), "refusing") {
+			t.Errorf("%v: %v", args, err)
+		}
 	}
 }

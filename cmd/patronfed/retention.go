@@ -44,7 +44,7 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("retention needs the command run")
 	}
 	fs := flag.NewFlagSet("retention run", flag.ContinueOnError)
-	url := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
+	db := registerDBFlags(fs, "PostgreSQL URL")
 	role := fs.String("db-role", retentionEnvOr("PATRONFED_DB_ROLE", "patronfed_app"), "role to SET ROLE to (env PATRONFED_DB_ROLE); empty keeps the login role")
 	dry := fs.Bool("dry-run", false, "report what would be done; change nothing")
 	library := fs.String("library", "", "only this library (code, e.g. BRNO); the shared audit log is then left alone")
@@ -56,10 +56,11 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *url == "" {
-		return errors.New("DATABASE_URL (--database-url) is required")
+	url, err := db.URL()
+	if err != nil {
+		return err
 	}
-	pool, err := store.Open(ctx, *url, store.PoolOptions{MaxConns: 3, AppRole: *role, ApplicationName: "patronfed-retention"})
+	pool, err := store.Open(ctx, url, store.PoolOptions{MaxConns: 3, AppRole: *role, ApplicationName: "patronfed-retention"})
 	if err != nil {
 		return err
 	}
