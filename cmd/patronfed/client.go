@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/patronfed/patronfed/config"
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
 )
 
@@ -44,6 +46,13 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 }
 
 func (c *clientFlags) dial() (*grpc.ClientConn, error) {
+	// The token, passwords and what comes back (audit entries, breach
+	// reports) cross the network only encrypted (privacy rules §5.1), as
+	// serve insists for what it listens on.
+	if allow, _ := strconv.ParseBool(os.Getenv("PATRONFED_ALLOW_PLAINTEXT")); !c.tls && !allow && !config.Loopback(c.server) {
+		return nil, fmt.Errorf("refusing to talk to %s without TLS (privacy rules §5.1): use --tls (PATRONFED_TLS=true), "+
+			"or set PATRONFED_ALLOW_PLAINTEXT=true for a tunnel you trust", c.server)
+	}
 	creds := insecure.NewCredentials()
 	if c.tls {
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})

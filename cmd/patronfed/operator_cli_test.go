@@ -115,6 +115,17 @@ func TestOperatorCLI(t *testing.T) {
 	}
 	mustContain(t, cli(t, false, "audit", "verify"), "audit log intact")
 
+	// Plaintext only to loopback, unless declared (privacy rules §5.1).
+	mustContain(t, cli(t, true, "audit", "verify", "--server", "192.0.2.1:9090"), "refusing to talk to 192.0.2.1:9090 without TLS")
+	t.Setenv("PATRONFED_ALLOW_PLAINTEXT", "true")
+	remote := clientFlags{server: "192.0.2.1:9090"}
+	if conn, err := remote.dial(); err != nil { // grpc.NewClient does not connect yet
+		t.Errorf("declared plaintext to 192.0.2.1:9090: %v", err)
+	} else {
+		conn.Close()
+	}
+	os.Unsetenv("PATRONFED_ALLOW_PLAINTEXT")
+
 	// Login trails: the operator's own login is one, from loopback.
 	mustContain(t, cli(t, false, "audit", "trails", "--address", "127.0.0.0/8", "--kind", "accounts"), "ADDRESS", "127.0.0.1", "operator")
 	mustContain(t, cli(t, true, "audit", "trails", "--kind", "robots"), "--kind is accounts or patrons")
