@@ -2,10 +2,13 @@ package patron
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/patronfed/patronfed/pii"
 	"github.com/patronfed/patronfed/policy"
@@ -59,7 +62,19 @@ func LoadView(ctx context.Context, q Querier, id string) (View, error) {
 	var revoked []*time.Time
 	var kinds, keys []string
 	var cts [][]byte
-	err := q.QueryRow(ctx, viewSQL, id).Scan(&r.ID, &r.HomeLibraryID, &r.Version,
+	rows, err := q.Query(ctx, viewSQL, id)
+	if err != nil {
+		return View{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return View{}, err
+		}
+		return View{}, errNotFound
+	}
+	vs := viewScanners.Get().(*viewScanner)
+	err = vs.scan(rows, &r.ID, &r.HomeLibraryID, &r.Version,
 		&r.FirstName, &r.LastName, &r.BirthDate,
 		&r.PermanentAddress, &r.ContactAddress,
 		&r.Email, &r.Phone, &r.AcademicTitles, &r.OptionalDataConsent,
@@ -68,10 +83,12 @@ func LoadView(ctx context.Context, q Querier, id string) (View, error) {
 		&r.SpecialCategories,
 		&v.Resource.ConsentLibraryIDs, &v.Resource.ActiveLoanLibraryIDs,
 		&numbers, &active, &issued, &revoked, &kinds, &keys, &cts)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return View{}, errNotFound
-	}
+	viewScanners.Put(vs)
 	if err != nil {
+		return View{}, err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return View{}, err
 	}
 	if gName != nil {
@@ -94,4 +111,63 @@ func LoadView(ctx context.Context, q Querier, id string) (View, error) {
 // only for the groups the access decision returns.
 func (v *View) Identifiers(kr *pii.Keyring, document, national bool) (Identifiers, error) {
 	return openSealed(kr, v.Record.ID, v.sealed, document, national)
+}
+
+// viewScanners keep the scan plans of viewSQL's columns between reads.
+// pgx plans how to decode every column of every query anew, and for the
+// view's arrays planning allocates more than decoding does; the columns
+// and destinations of viewSQL never change, so one plan per column serves
+// every read. A pool rather than one shared set: a plan is used by one
+// goroutine at a time, as pgx itself uses it for the rows of one result.
+var viewScanners = sync.Pool{New: func() any { return new(viewScanner) }}
+
+type viewScanner struct {
+	// columns are the type and format of each column the plans were made
+	// for; a result that differs (another server version, say) is planned
+	// anew.
+	columns []viewColumn
+	plans   []pgtype.ScanPlan
+}
+
+type viewColumn struct {
+	oid    uint32
+	format int16
+}
+
+// scan decodes the current row of rows into dest, like rows.Scan.
+func (vs *viewScanner) scan(rows pgx.Rows, dest ...any) error {
+	fds := rows.FieldDescriptions()
+	if len(fds) != len(dest) {
+		return fmt.Errorf("view: %d columns, %d destinations", len(fds), len(dest))
+	}
+	if !vs.planned(fds) {
+		m := rows.Conn().TypeMap()
+		vs.columns, vs.plans = vs.columns[:0], vs.plans[:0]
+		for i, fd := range fds {
+			vs.columns = append(vs.columns, viewColumn{fd.DataTypeOID, fd.Format})
+			vs.plans = append(vs.plans, m.PlanScan(fd.DataTypeOID, fd.Format, dest[i]))
+		}
+	}
+	raw := rows.RawValues()
+	for i, d := range dest {
+		if err := vs.plans[i].Scan(raw[i], d); err != nil {
+			// A plan that fails may have been made for other data: plan
+			// again next time.
+			vs.columns = vs.columns[:0]
+			return fmt.Errorf("view: column %s: %w", fds[i].Name, err)
+		}
+	}
+	return nil
+}
+
+func (vs *viewScanner) planned(fds []pgconn.FieldDescription) bool {
+	if len(vs.columns) != len(fds) {
+		return false
+	}
+	for i, fd := range fds {
+		if vs.columns[i] != (viewColumn{fd.DataTypeOID, fd.Format}) {
+			return false
+		}
+	}
+	return true
 }
