@@ -3,7 +3,7 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
+	"sync"
 )
 
 // hashDomain separates this hash from any other SHA-256 use.
@@ -35,12 +35,21 @@ type row struct {
 }
 
 // chainHash computes the row's hash from the previous row's; see the
-// package documentation for the encoding.
+// package documentation for the encoding. The encoding is built in one
+// buffer and hashed at once (the bytes are those the encoder of earlier
+// versions wrote to the hash piece by piece, so old chains verify): writing
+// each string through the hash.Hash interface cost an allocation apiece.
 func chainHash(prev []byte, r *row) []byte {
-	h := sha256.New()
-	h.Write([]byte(hashDomain))
-	h.Write(prev)
-	e := encoder{h: h}
+	bp := hashBufs.Get().(*[]byte)
+	e := encoder{b: (*bp)[:0]}
+	defer func() {
+		if cap(e.b) <= 64<<10 { // keep a grown buffer, but not a huge one
+			*bp = e.b[:0]
+		}
+		hashBufs.Put(bp)
+	}()
+	e.b = append(e.b, hashDomain...)
+	e.b = append(e.b, prev...)
 	e.int(r.Seq)
 	e.int(r.AtMicros)
 	e.str(r.RequestID)
@@ -52,43 +61,39 @@ func chainHash(prev []byte, r *row) []byte {
 	e.str(r.Action)
 	e.nullable(r.PatronID)
 	if r.Allowed {
-		e.h.Write([]byte{1})
+		e.b = append(e.b, 1)
 	} else {
-		e.h.Write([]byte{0})
+		e.b = append(e.b, 0)
 	}
 	e.list(r.Reasons)
 	e.list(r.Fields)
 	e.int(r.PolicyVersion)
 	e.str(r.Input)
-	return h.Sum(nil)
+	sum := sha256.Sum256(e.b)
+	return sum[:]
 }
 
-type encoder struct {
-	h   hash.Hash
-	buf [binary.MaxVarintLen64]byte
-}
+// hashBufs hold chainHash's encoding buffers between rows.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func (e *encoder) int(v int64) {
-	binary.BigEndian.PutUint64(e.buf[:8], uint64(v))
-	e.h.Write(e.buf[:8])
-}
+// encoder appends the canonical encoding of a row's values.
+type encoder struct{ b []byte }
 
-func (e *encoder) uvarint(v uint64) {
-	n := binary.PutUvarint(e.buf[:], v)
-	e.h.Write(e.buf[:n])
-}
+func (e *encoder) int(v int64) { e.b = binary.BigEndian.AppendUint64(e.b, uint64(v)) }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 
 func (e *encoder) str(s string) {
 	e.uvarint(uint64(len(s)))
-	e.h.Write([]byte(s))
+	e.b = append(e.b, s...)
 }
 
 func (e *encoder) nullable(s *string) {
 	if s == nil {
-		e.h.Write([]byte{0})
+		e.b = append(e.b, 0)
 		return
 	}
-	e.h.Write([]byte{1})
+	e.b = append(e.b, 1)
 	e.str(*s)
 }
 

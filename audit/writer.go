@@ -328,6 +328,11 @@ func (c *auditColumns) set(k int, rw *row, prev, h []byte) {
 // quoted, so that any string (commas, braces, quotes, NULL) round-trips.
 func arrayLiteral(ss []string) string {
 	var b strings.Builder
+	n := 2
+	for _, s := range ss {
+		n += len(s) + 3 // quotes and comma; escapes may grow it once more
+	}
+	b.Grow(n)
 	b.WriteByte('{')
 	for i, s := range ss {
 		if i > 0 {
@@ -386,11 +391,13 @@ func optionalUUID(s, what string) (*string, error) {
 	if s == "" {
 		return nil, nil
 	}
-	u, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
+	if _, err := uuid.Parse(s); err != nil || len(s) != 36 {
 		return nil, fmt.Errorf("audit: %s is not a UUID", what)
 	}
-	c := strings.ToLower(u.String())
+	// 36 characters that parse are the hyphenated form; only the case
+	// may differ from uuid::text (ToLower returns s itself when it is
+	// already lower case).
+	c := strings.ToLower(s)
 	return &c, nil
 }
 
