@@ -153,12 +153,10 @@ func ClientIP(ctx context.Context) string {
 	}
 	ip := net.ParseIP(host)
 	if ip != nil && ip.IsLoopback() {
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			if v := md.Get("x-forwarded-for"); len(v) > 0 {
-				first, _, _ := strings.Cut(v[0], ",")
-				if fwd := net.ParseIP(strings.TrimSpace(first)); fwd != nil {
-					return fwd.String()
-				}
+		if v := metadata.ValueFromIncomingContext(ctx, "x-forwarded-for"); len(v) > 0 {
+			first, _, _ := strings.Cut(v[0], ",")
+			if fwd := net.ParseIP(strings.TrimSpace(first)); fwd != nil {
+				return fwd.String()
 			}
 		}
 	}

@@ -54,8 +54,7 @@ func (a *Authenticator) isPublic(method string) bool {
 
 // Authenticate returns the principal of the call's token.
 func (a *Authenticator) Authenticate(ctx context.Context) (identity.Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vals) == 0 {
 		return identity.Principal{}, errUnauthenticated
 	}

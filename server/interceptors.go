@@ -77,10 +77,9 @@ func newRequestID() string {
 func requestIDUnary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		id := ""
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			if v := md.Get(RequestIDHeader); len(v) > 0 && validRequestID(v[0]) {
-				id = v[0]
-			}
+		// ValueFromIncomingContext copies one header, not all of them.
+		if v := metadata.ValueFromIncomingContext(ctx, RequestIDHeader); len(v) > 0 && validRequestID(v[0]) {
+			id = v[0]
 		}
 		if id == "" {
 			id = newRequestID()
