@@ -63,10 +63,11 @@ BENCH_DIR ?= /tmp/patronfed-bench
 ## bench-tools: ghz, benchstat and opa (the sidecar comparison) into bin/
 bench-tools: $(BENCH_TOOLS) $(BIN)/.opa-$(OPA_VERSION)
 
-## bench: Go benchmarks (policy embedded vs an OPA sidecar over HTTP) and a short load run on 20 000 patrons: GetPatron vs the bare baseline over gRPC with ghz, search, checkout/check-in (a few minutes)
+## bench: Go benchmarks (policy embedded vs an OPA sidecar over HTTP; the allocations of a GetPatron read and its audit row) and a short load run on 20 000 patrons: GetPatron vs the bare baseline over gRPC with ghz, search, checkout/check-in (a few minutes)
 bench: bench-tools
 	go test -run '^$$' -bench . -skip ColdCache -benchmem -count 6 ./bench/policybench ./policy | tee $(BENCH_DIR).go.txt
 	go test -run '^$$' -bench ColdCache -benchtime 2000x -benchmem ./bench/policybench | tee -a $(BENCH_DIR).go.txt
+	go test -run '^$$' -bench 'LoadView|RowOfARead|JSONBText' -benchmem -count 6 ./patron ./audit | tee -a $(BENCH_DIR).go.txt
 	benchstat $(BENCH_DIR).go.txt
 	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 20000 -phases getpatron,search,circulation \
 		-duration 10s -warmup 3s -rounds 2 -c 1,16
