@@ -2,6 +2,8 @@ package config
 
 import (
 	"flag"
+	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,19 @@ func TestDatabaseTransport(t *testing.T) {
 	c.DatabaseURL = "postgres://u:secret@%zz"
 	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("unparsable URL: %v", err)
+	}
+}
+
+func TestApplyGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	if got := ApplyGCPercent(); got != DefaultGCPercent || debug.SetGCPercent(DefaultGCPercent) != DefaultGCPercent {
+		t.Errorf("without GOGC: %d", got)
+	}
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150) // what the runtime does with GOGC at start-up
+	if got := ApplyGCPercent(); got != 150 || debug.SetGCPercent(150) != 150 {
+		t.Errorf("with GOGC=150: %d", got)
 	}
 }

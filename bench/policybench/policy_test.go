@@ -6,7 +6,9 @@
 // missing. Run through `make bench`; `go test ./...` only compiles these.
 //
 // Each benchmark reports ns/op and allocs/op, and the p50 and p99 of the
-// individual decisions (p50-ns, p99-ns).
+// individual decisions (p50-ns, p99-ns). They run under the garbage
+// collector's setting of patronfed serve (config.ApplyGCPercent: 400 %
+// unless GOGC is set); GOGC=100 gives Go's default for comparison.
 package policybench
 
 import (
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/patronfed/patronfed/access"
+	"github.com/patronfed/patronfed/config"
 	"github.com/patronfed/patronfed/policy"
 )
 
@@ -245,6 +248,10 @@ func startSidecar(tb testing.TB) *sidecar {
 }
 
 func TestMain(m *testing.M) {
+	// Decide under the garbage collector's setting patronfed serve runs
+	// with (GOGC, if set, wins, as in serve): how often the collector runs
+	// shapes the p99 (docs/performance.md, optimisation 21).
+	config.ApplyGCPercent()
 	code := m.Run()
 	if theSidecar != nil {
 		_ = theSidecar.cmd.Process.Kill()

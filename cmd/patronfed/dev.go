@@ -49,6 +49,7 @@ func devCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	devLoopback(fs, &cfg)
 	log := newLogger(cfg.LogLevel, os.Stderr)
+	log.Info("garbage collector", "gc_percent", config.ApplyGCPercent())
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return err

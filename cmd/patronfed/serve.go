@@ -22,6 +22,7 @@ func serveCmd(ctx context.Context, args []string) error {
 // serve builds the app and serves until ctx ends (SIGINT/SIGTERM).
 func serve(ctx context.Context, cfg config.Config) error {
 	log := newLogger(cfg.LogLevel, os.Stderr)
+	log.Info("garbage collector", "gc_percent", config.ApplyGCPercent())
 	a, err := app.Build(ctx, app.Deps{Config: cfg, Logger: log})
 	if err != nil {
 		return err
