@@ -60,5 +60,8 @@ func (e *Engine) purgeAudit(ctx context.Context, r *Report, now time.Time, o Opt
 			r.AuditDeleted += n
 			return nil
 		}
+		if err := e.pause(ctx, o); err != nil {
+			return err
+		}
 	}
 }

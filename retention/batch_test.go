@@ -222,3 +222,63 @@ func showDiff(t *testing.T, a, b *world, table string) {
 		}
 	}
 }
+
+// TestPauseBetweenBatches: with a pause, the run waits after every batch
+// that another batch follows (never after a step's last one), does the
+// same work as without, and stops at once when its context ends during a
+// pause.
+func TestPauseBetweenBatches(t *testing.T) {
+	t.Parallel()
+	plain, paused := newWorld(t), newWorld(t)
+	for _, w := range []*world{plain, paused} {
+		generate(t, w, 3000)
+	}
+	plain.run(retention.Options{BatchSize: 250})
+
+	const pause = 40 * time.Millisecond
+	var waits []time.Duration
+	paused.eng.SetSleep(func(_ context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return nil
+	})
+	var batches int
+	steps := map[retention.Step]bool{}
+	paused.run(retention.Options{BatchSize: 250, Pause: pause, Progress: func(p retention.Progress) {
+		batches++
+		steps[p.Step] = true
+	}})
+	// 3000 loans in batches of 250 are 12 full batches and a short one.
+	if want := batches - len(steps); len(waits) != want || want < 12 {
+		t.Fatalf("%d pauses after %d batches of %d steps, want %d (at least the 12 between loan batches)", len(waits), batches, len(steps), want)
+	}
+	for _, d := range waits {
+		if d != pause {
+			t.Fatalf("paused %s, want %s", d, pause)
+		}
+	}
+	if a, b := digest(t, plain), digest(t, paused); !reflect.DeepEqual(a, b) {
+		t.Fatal("a run with pauses did other work than one without")
+	}
+
+	// Without a pause the sleep is never called.
+	again := newWorld(t)
+	generate(t, again, 600)
+	again.eng.SetSleep(func(context.Context, time.Duration) error {
+		t.Fatal("slept with Pause 0")
+		return nil
+	})
+	again.run(retention.Options{BatchSize: 250})
+
+	// The context ending during a pause ends the run with its error.
+	stopped := newWorld(t)
+	generate(t, stopped, 600)
+	ctx, cancel := context.WithCancel(stopped.ctx)
+	defer cancel()
+	stopped.eng.SetSleep(func(ctx context.Context, d time.Duration) error {
+		cancel()
+		return ctx.Err()
+	})
+	if _, err := stopped.eng.Run(ctx, retention.Options{BatchSize: 250, Pause: time.Hour}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("run cancelled during a pause: %v, want context.Canceled", err)
+	}
+}

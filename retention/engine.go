@@ -30,11 +30,22 @@ const lockKey int64 = 0x726574656e74
 // DefaultBatchSize bounds the rows one batch transaction touches.
 const DefaultBatchSize = 1000
 
+// DefaultPause is the wait between batches of the scheduled run and of
+// `patronfed retention run`. Flat out, a run over a large backlog keeps a
+// core busy and the desks' reads wait for it: on 1 M expired loans and 2
+// cores, GetPatron p99 during the run was 3.4× idle without a pause and
+// 2.1× with this one, for 3 min 53 s instead of 2 min 14 s
+// (docs/performance.md, optimisation 22). An hourly run's backlog is a
+// few batches, so it costs those runs next to nothing.
+const DefaultPause = 100 * time.Millisecond
+
 // Engine runs the retention steps.
 type Engine struct {
 	db    *pgxpool.Pool
 	clock clock.Clock
 	log   *slog.Logger
+	// sleep waits between batches (Options.Pause); tests replace it.
+	sleep func(context.Context, time.Duration) error
 }
 
 // New returns an engine; log may be nil.
@@ -45,7 +56,27 @@ func New(db *pgxpool.Pool, clk clock.Clock, log *slog.Logger) *Engine {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Engine{db: db, clock: clk, log: log}
+	return &Engine{db: db, clock: clk, log: log, sleep: sleepCtx}
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// pause waits o.Pause after a committed batch that more batches follow.
+func (e *Engine) pause(ctx context.Context, o Options) error {
+	if o.Pause <= 0 {
+		return nil
+	}
+	return e.sleep(ctx, o.Pause)
 }
 
 // Options shape one run.
@@ -58,6 +89,10 @@ type Options struct {
 	// BatchSize is the rows per transaction (default DefaultBatchSize);
 	// patron steps use a tenth of it, since each patron is many statements.
 	BatchSize int
+	// Pause is the wait after each committed batch that another follows
+	// (0 = none; the scheduler and the CLI use DefaultPause). It leaves the
+	// database to the requests served meanwhile.
+	Pause time.Duration
 	// Progress, if set, is called after every batch.
 	Progress func(Progress)
 }

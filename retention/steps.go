@@ -163,6 +163,9 @@ func (e *Engine) runStep(ctx context.Context, st step, r *Report, libID *string,
 			return nil
 		}
 		last = res.last
+		if err := e.pause(ctx, o); err != nil {
+			return err
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ type retentionResult struct {
 	DuringP50, DuringP99 time.Duration
 	IdleN, DuringN       int
 	Errors               int64
+	ErrorMessages        map[string]int64 // ghz's messages of the counted errors
 	RPS                  int
 	Output               string
 }
@@ -76,6 +77,14 @@ func (h *harness) retention() error {
 		if err != nil {
 			return nil, 0, err
 		}
+		if r.errors() > 0 {
+			if res.ErrorMessages == nil {
+				res.ErrorMessages = map[string]int64{}
+			}
+			for msg, n := range r.Errors {
+				res.ErrorMessages[msg] += n
+			}
+		}
 		var l latencies
 		for _, x := range r.Details {
 			if x.Status == "OK" {
@@ -100,7 +109,8 @@ func (h *harness) retention() error {
 		return err
 	}
 	defer out.Close()
-	cmd := exec.CommandContext(h.ctx, filepath.Join(h.bin, "patronfed"), "retention", "run", "--database-url", url)
+	cmd := exec.CommandContext(h.ctx, filepath.Join(h.bin, "patronfed"),
+		append([]string{"retention", "run", "--database-url", url}, strings.Fields(h.f.retentionArgs)...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	t = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -137,12 +147,15 @@ func (h *harness) retention() error {
 	b, _ := os.ReadFile(out.Name())
 	res.Output = string(b)
 	h.results["retention"] = res
-	fmt.Fprintf(h.md, "## Retention run over the expired loan history\n\n`patronfed retention run` (separate process, default batch size) on a clone of the seeded database (clone: %s), while ghz reads patrons at %d req/s (c=16); the same rate measured idle just before.\n\n",
-		res.CloneTime.Round(time.Second), res.RPS)
+	fmt.Fprintf(h.md, "## Retention run over the expired loan history\n\n`patronfed retention run %s` (separate process) on a clone of the seeded database (clone: %s), while ghz reads patrons at %d req/s (c=16); the same rate measured idle just before.\n\n",
+		h.f.retentionArgs, res.CloneTime.Round(time.Second), res.RPS)
 	fmt.Fprintf(h.md, "| expired loans before | after | run time | GetPatron p50 idle | p99 idle | p50 during | p99 during | p99 ratio | requests idle/during | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(h.md, "| %d | %d | %s | %s | %s | %s | %s | %.2f× | %d/%d | %d |\n\n", res.ExpiredBefore, res.ExpiredAfter,
 		res.RunTime.Round(100*time.Millisecond), ms(res.IdleP50), ms(res.IdleP99), ms(res.DuringP50), ms(res.DuringP99),
 		ratio(res.DuringP99, res.IdleP99), res.IdleN, res.DuringN, res.Errors)
+	if res.Errors > 0 {
+		fmt.Fprintf(h.md, "errors reported by ghz: %v\n\n", res.ErrorMessages)
+	}
 	fmt.Fprintf(h.md, "retention output (tail):\n\n```\n%s```\n\n", tail(res.Output, 25))
 	return nil
 }

@@ -49,6 +49,7 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 	dry := fs.Bool("dry-run", false, "report what would be done; change nothing")
 	library := fs.String("library", "", "only this library (code, e.g. BRNO); the shared audit log is then left alone")
 	batch := fs.Int("batch-size", retention.DefaultBatchSize, "rows per transaction")
+	pause := fs.Duration("pause", retention.DefaultPause, "wait between batches, leaving the database to the desks meanwhile (0 = run flat out, e.g. in a maintenance window)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), retentionUsage)
 		fs.PrintDefaults()
@@ -82,7 +83,7 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "dry run: every batch is rolled back")
 	}
 	r, err := retention.New(pool, retentionClock, nil).Run(ctx, retention.Options{
-		DryRun: *dry, LibraryCode: *library, BatchSize: *batch, Progress: progress,
+		DryRun: *dry, LibraryCode: *library, BatchSize: *batch, Pause: *pause, Progress: progress,
 	})
 	if errors.Is(err, retention.ErrBusy) {
 		return errors.New("another retention run is in progress (a server's schedule or another command); try later")
