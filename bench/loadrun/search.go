@@ -264,28 +264,26 @@ func (h *harness) search() error {
 					slowest[q.Name] = max(slowest[q.Name], d)
 				}
 				sqlHits += n
-				if naiveSpent < budget {
+				// Each naive form within its own time budget per case.
+				for _, v := range []struct {
+					stop          bool
+					spent         *time.Duration
+					lat           *latencies
+					hits, fetched *int
+				}{{true, &naiveSpent, &naiveLat, &naiveHits, &fetched}, {false, &allSpent, &allLat, new(int), &allFetched}} {
+					if *v.spent >= budget {
+						continue
+					}
 					t = time.Now()
-					n, f, err := s.naive(h.ctx, q, true)
+					n, f, err := s.naive(h.ctx, q, v.stop)
 					if err != nil {
 						return err
 					}
 					d := time.Since(t)
-					naiveSpent += d
-					naiveLat = append(naiveLat, d)
-					naiveHits += n
-					fetched += f
-				}
-				if allSpent < budget {
-					t = time.Now()
-					_, f, err := s.naive(h.ctx, q, false)
-					if err != nil {
-						return err
-					}
-					d := time.Since(t)
-					allSpent += d
-					allLat = append(allLat, d)
-					allFetched += f
+					*v.spent += d
+					*v.lat = append(*v.lat, d)
+					*v.hits += n
+					*v.fetched += f
 				}
 			}
 			c.SQLRuns, c.NaiveRuns = len(sqlLat), len(naiveLat)
