@@ -57,6 +57,9 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	if *pause < 0 {
+		return fmt.Errorf("--pause %s: must not be negative (0 runs without pauses)", *pause)
+	}
 	url, err := db.URL()
 	if err != nil {
 		return err

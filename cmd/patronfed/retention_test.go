@@ -54,4 +54,9 @@ func TestRetentionCLI(t *testing.T) {
 	if err := realMain(context.Background(), []string{"retention", "run", "--database-url", s.DBURL, "--library", "NOPE"}, &buf); err == nil {
 		t.Error("an unknown library is not an error")
 	}
+	buf.Reset()
+	err := realMain(context.Background(), []string{"retention", "run", "--database-url", s.DBURL, "--pause", "-1s"}, &buf)
+	if err == nil || !strings.Contains(err.Error(), "must not be negative") {
+		t.Errorf("a negative pause: %v, want an error saying it must not be negative", err)
+	}
 }
