@@ -34,7 +34,7 @@ const DefaultBatchSize = 1000
 // `patronfed retention run`. Flat out, a run over a large backlog keeps a
 // core busy and the desks' reads wait for it: on 1 M expired loans and 2
 // cores, GetPatron p99 during the run was 3.4× idle without a pause and
-// 2.1× with this one, for 3 min 53 s instead of 2 min 14 s
+// 2.1–2.4× with this one, the run taking 3.5–4 minutes instead of 2¼
 // (docs/performance.md, optimisation 22). An hourly run's backlog is a
 // few batches, so it costs those runs next to nothing.
 const DefaultPause = 100 * time.Millisecond

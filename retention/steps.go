@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,17 +29,20 @@ const (
 // step is one step. A row step selects and locks a batch of due rows
 // (rows) and runs apply on their ids; a patron step selects candidate
 // patrons (patrons) and runs act on those without debts. The selects take
-// $1 keyset (the last id of the previous batch), $2 now, $3 the library or
-// NULL, $4 the batch size; rows returns (library, id), patrons (id,
-// library). Each apply statement takes the ids as $1 (an array, so that
-// and the batch's key range (last, max] as $2 and $3: the range lets the
-// planner walk an index over just the batch rather than test every row of
-// the table against the ids; tables keyed by other columns join the ids.
+// $1 keyset (the key of the last row of the previous batch; start, or the
+// nil UUID, at first), $2 now, $3 the library or NULL, $4 the batch size;
+// rows returns (library, id, key) in key order, patrons (id, library) in
+// id order. Each apply statement takes the ids as $1 (an array) and their
+// range [min, max] as $2 and $3: the range lets the planner walk an index
+// over just the batch rather than test every row of the table against the
+// ids; tables keyed by other columns join the ids.
 type step struct {
-	name  Step
+	name Step
+	// start is the first keyset of a row step whose key is not its id.
+	start string
 	rows  string
 	apply []string
-	// after, if set, runs last with the ids and their key range.
+	// after, if set, runs last with the ids and their range.
 	after   func(ctx context.Context, tx pgx.Tx, ids []string, lo, hi string) error
 	patrons string
 	act     func(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) (map[string]string, error)
@@ -55,30 +59,33 @@ func before(column, unit string) string {
 const activity = `greatest(coalesce(p.last_activity_at, p.registered_at), p.last_login_at)`
 
 var steps = []step{
-	{name: StepLoans, rows: `
-		SELECT l.lending_library_id::text, l.id::text
+	{name: StepLoans, start: "-infinity " + minUUID, rows: `
+		SELECT l.lending_library_id::text, l.id::text,
+		       to_char(l.returned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || ' ' || l.id::text
 		FROM loans l JOIN library_settings s ON s.library_id = l.lending_library_id
-		WHERE l.id > $1::uuid AND l.patron_id IS NOT NULL AND l.returned_at IS NOT NULL
+		WHERE (l.returned_at, l.id) > (split_part($1, ' ', 1)::timestamp AT TIME ZONE 'UTC', split_part($1, ' ', 2)::uuid)
+		  AND l.patron_id IS NOT NULL AND l.returned_at IS NOT NULL
+		  AND l.returned_at < (SELECT max(` + before("history_retention_months", "months") + `) FROM library_settings s)
 		  AND l.returned_at < ` + before("history_retention_months", "months") + `
 		  AND ($3::uuid IS NULL OR l.lending_library_id = $3::uuid)
-		ORDER BY l.id LIMIT $4 FOR UPDATE OF l SKIP LOCKED`,
+		ORDER BY l.returned_at, l.id LIMIT $4 FOR UPDATE OF l SKIP LOCKED`,
 		apply: []string{
 			// Fees stay (accounting) but no longer say what was borrowed.
-			`UPDATE fees f SET loan_id = NULL FROM unnest($1::uuid[]) b(id) WHERE f.loan_id = b.id AND f.loan_id > $2::uuid AND f.loan_id <= $3::uuid`,
-			`UPDATE notice_claims c SET loan_id = NULL FROM unnest($1::uuid[]) b(id) WHERE c.loan_id = b.id AND c.loan_id > $2::uuid AND c.loan_id <= $3::uuid`,
-			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id > $2::uuid AND r.result_id <= $3::uuid`,
+			`UPDATE fees f SET loan_id = NULL FROM unnest($1::uuid[]) b(id) WHERE f.loan_id = b.id AND f.loan_id >= $2::uuid AND f.loan_id <= $3::uuid`,
+			`UPDATE notice_claims c SET loan_id = NULL FROM unnest($1::uuid[]) b(id) WHERE c.loan_id = b.id AND c.loan_id >= $2::uuid AND c.loan_id <= $3::uuid`,
+			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id >= $2::uuid AND r.result_id <= $3::uuid`,
 		},
 		after: clearLastBorrowers},
 	{name: StepReservations, rows: `
-		SELECT r.pickup_library_id::text, r.id::text
+		SELECT r.pickup_library_id::text, r.id::text, r.id::text
 		FROM reservations r JOIN library_settings s ON s.library_id = r.pickup_library_id
 		WHERE r.id > $1::uuid AND r.patron_id IS NOT NULL AND r.status <> 'active'
 		  AND r.finished_at < ` + before("history_retention_months", "months") + `
 		  AND ($3::uuid IS NULL OR r.pickup_library_id = $3::uuid)
 		ORDER BY r.id LIMIT $4 FOR UPDATE OF r SKIP LOCKED`,
 		apply: []string{
-			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id > $2::uuid AND r.result_id <= $3::uuid`,
-			`UPDATE reservations SET patron_id = NULL WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
+			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id >= $2::uuid AND r.result_id <= $3::uuid`,
+			`UPDATE reservations SET patron_id = NULL WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
 		}},
 	{name: StepArchive, patrons: `
 		SELECT p.id::text, p.home_library_id::text
@@ -97,30 +104,30 @@ var steps = []step{
 		ORDER BY p.id LIMIT $4 FOR UPDATE OF p SKIP LOCKED`,
 		act: anonymise},
 	{name: StepSelfRegistrations, rows: `
-		SELECT r.library_id::text, r.id::text
+		SELECT r.library_id::text, r.id::text, r.id::text
 		FROM self_registrations r JOIN library_settings s ON s.library_id = r.library_id
 		WHERE r.id > $1::uuid AND r.status = 'pending'
 		  AND r.requested_at < ` + before("self_registration_retention_days", "days") + `
 		  AND ($3::uuid IS NULL OR r.library_id = $3::uuid)
 		ORDER BY r.id LIMIT $4 FOR UPDATE OF r SKIP LOCKED`,
-		apply: []string{`DELETE FROM self_registrations WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`}},
+		apply: []string{`DELETE FROM self_registrations WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`}},
 	{name: StepEventSignups, rows: `
-		SELECT e.library_id::text, e.id::text
+		SELECT e.library_id::text, e.id::text, e.id::text
 		FROM event_signups e JOIN library_settings s ON s.library_id = e.library_id
 		WHERE e.id > $1::uuid
 		  AND e.event_date <= (` + before("event_signup_retention_months", "months") + ` AT TIME ZONE 'UTC')::date
 		  AND ($3::uuid IS NULL OR e.library_id = $3::uuid)
 		ORDER BY e.id LIMIT $4 FOR UPDATE OF e SKIP LOCKED`,
-		apply: []string{`DELETE FROM event_signups WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`}},
+		apply: []string{`DELETE FROM event_signups WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`}},
 }
 
-// minUUID starts every keyset walk.
+// minUUID starts every keyset walk by id.
 const minUUID = "00000000-0000-0000-0000-000000000000"
 
 // batchResult is what one committed batch did.
 type batchResult struct {
 	selected int              // rows selected (handled or held back)
-	last     string           // keyset: the largest id selected
+	last     string           // keyset: the key of the last row selected
 	done     map[string]int64 // library → rows handled
 	held     []HeldBack       // patrons held back
 }
@@ -132,7 +139,7 @@ func (e *Engine) runStep(ctx context.Context, st step, r *Report, libID *string,
 	if st.patrons != "" {
 		size = max(1, size/10)
 	}
-	last := minUUID
+	last := cmp.Or(st.start, minUUID)
 	var total int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -175,27 +182,29 @@ func rowBatch(ctx context.Context, tx pgx.Tx, st step, last string, now time.Tim
 	if err != nil {
 		return res, err
 	}
-	type row struct{ Lib, ID string }
+	type row struct{ Lib, ID, Key string }
 	sel, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
 	if err != nil || len(sel) == 0 {
 		return res, err
 	}
 	ids := make([]string, len(sel))
+	lo, hi := sel[0].ID, sel[0].ID
 	for i, r := range sel {
 		ids[i] = r.ID
 		res.done[r.Lib]++
-		res.last = max(res.last, r.ID) // uuid text sorts like uuid
+		lo, hi = min(lo, r.ID), max(hi, r.ID) // uuid text sorts like uuid
 	}
+	res.last = sel[len(sel)-1].Key
 	res.selected = len(sel)
 	b := &pgx.Batch{}
 	for _, sql := range st.apply {
-		b.Queue(sql, ids, last, res.last)
+		b.Queue(sql, ids, lo, hi)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return res, err
 	}
 	if st.after != nil {
-		return res, st.after(ctx, tx, ids, last, res.last)
+		return res, st.after(ctx, tx, ids, lo, hi)
 	}
 	return res, nil
 }
@@ -205,7 +214,7 @@ func rowBatch(ctx context.Context, tx pgx.Tx, st step, last string, now time.Tim
 // the item: the mark goes with the loans that made it.
 func clearLastBorrowers(ctx context.Context, tx pgx.Tx, ids []string, lo, hi string) error {
 	rows, err := tx.Query(ctx, `SELECT DISTINCT item_id::text, patron_id::text FROM loans
-		WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`, ids, lo, hi)
+		WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`, ids, lo, hi)
 	if err != nil {
 		return err
 	}
@@ -218,7 +227,7 @@ func clearLastBorrowers(ctx context.Context, tx pgx.Tx, ids []string, lo, hi str
 	for i, p := range pairs {
 		items[i], patrons[i] = p.Item, p.Patron
 	}
-	if _, err := tx.Exec(ctx, `UPDATE loans SET patron_id = NULL WHERE id > $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
+	if _, err := tx.Exec(ctx, `UPDATE loans SET patron_id = NULL WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
 		ids, lo, hi); err != nil {
 		return err
 	}
