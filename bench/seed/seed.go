@@ -42,7 +42,7 @@ import (
 
 // Version changes whenever the generator produces different data for the
 // same options (the load harness keeps one database per version).
-const Version = 2
+const Version = 3
 
 // Options shape a consortium.
 type Options struct {

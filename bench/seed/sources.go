@@ -1,6 +1,8 @@
 package seed
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -176,12 +178,11 @@ func (g *gen) eventSource(pr *progress) pgx.CopyFromSource {
 
 // loan is one generated loan of an item.
 type loan struct {
-	patron       [16]byte
-	out, due     time.Time
-	returned     time.Time // zero: active
-	expired      bool
-	lendingLib   int
-	returnLibLib int
+	patron     [16]byte
+	out, due   time.Time
+	returned   time.Time // zero: active
+	expired    bool
+	lendingLib int
 }
 
 type item struct {
@@ -231,7 +232,7 @@ func (g *gen) item(n int, it *item) {
 		}
 		out := ret.Add(-time.Duration(3+r.IntN(38)) * day)
 		l := loan{patron: g.patronID(int(pn)), out: out, due: out.Add(28 * day), returned: ret, expired: expired,
-			lendingLib: it.owner, returnLibLib: it.owner}
+			lendingLib: it.owner}
 		it.loans = append(it.loans, l)
 		if ret.After(last) {
 			last = ret
@@ -271,21 +272,50 @@ func (g *gen) itemSource(pr *progress) pgx.CopyFromSource {
 var loanCols = []string{"item_id", "patron_id", "lending_library_id", "checked_out_at", "due_at", "renewals",
 	"returned_at", "return_library_id"}
 
+// loanSource writes the loans in the order a live table holds them: a
+// row is last written when the loan is returned (or, if active, when it
+// was checked out), and PostgreSQL puts each new version where there is
+// room, at the end of a growing table. So the history sits in return
+// order, as retention's time-ordered walk meets it in production, not
+// item by item as the generator makes it.
 func (g *gen) loanSource(pr *progress) pgx.CopyFromSource {
-	var it item
-	return &rowSource{total: g.o.Items, p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+	type row struct {
+		patron        [16]byte
+		item          int32
+		lib           int16
+		out, returned int64 // unix seconds; returned 0: active
+	}
+	var (
+		it   item
+		rows []row
+	)
+	for n := range g.o.Items {
 		g.item(n, &it)
 		for _, l := range it.loans {
+			r := row{patron: l.patron, item: int32(n), lib: int16(l.lendingLib), out: l.out.Unix()}
 			if l.returned.IsZero() {
 				g.activeLoans.Add(1)
-				buf = append(buf, []any{it.id, l.patron, g.libs[l.lendingLib], l.out, l.due, int32(0), nil, nil})
-				continue
+			} else {
+				r.returned = l.returned.Unix()
 			}
 			if l.expired {
 				g.expiredLoans.Add(1)
 			}
-			buf = append(buf, []any{it.id, l.patron, g.libs[l.lendingLib], l.out, l.due, int32(0), l.returned, g.libs[l.returnLibLib]})
+			rows = append(rows, r)
 		}
-		return buf, nil
+	}
+	written := func(r row) int64 { return max(r.returned, r.out) }
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(written(a), written(b)), cmp.Compare(a.item, b.item))
+	})
+	return &rowSource{total: len(rows), p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		r := rows[n]
+		out := time.Unix(r.out, 0).UTC()
+		id := g.uuidOf(streamItem, uint64(r.item))
+		if r.returned == 0 {
+			return append(buf, []any{id, r.patron, g.libs[r.lib], out, out.Add(28 * day), int32(0), nil, nil}), nil
+		}
+		lib := g.libs[r.lib]
+		return append(buf, []any{id, r.patron, lib, out, out.Add(28 * day), int32(0), time.Unix(r.returned, 0).UTC(), lib}), nil
 	}}
 }
