@@ -43,8 +43,10 @@ var anonymiseSteps = []struct{ kind, sql string }{
 	{"notice_claims", `UPDATE notice_claims c SET loan_id = NULL FROM loans l
 		WHERE c.loan_id = l.id AND l.patron_id = $1`},
 	{"notices", `UPDATE notices SET patron_id = NULL WHERE patron_id = $1`},
+	// The ids as an array (not IN (subquery)) so that both arms of the OR
+	// are index conditions: an OR with a semi-join scanned the table.
 	{"idempotency_records", `DELETE FROM circulation_requests WHERE scope_id = $1
-		OR result_id IN (SELECT id FROM loans WHERE patron_id = $1 UNION ALL SELECT id FROM reservations WHERE patron_id = $1)`},
+		OR result_id = ANY (ARRAY(SELECT id FROM loans WHERE patron_id = $1 UNION ALL SELECT id FROM reservations WHERE patron_id = $1))`},
 	{"last_borrower_marks", `UPDATE items SET last_borrower_id = NULL WHERE last_borrower_id = $1`},
 	// Loans: only returned ones can be here (the caller refuses patrons
 	// with unreturned items, and loans_active_has_patron backs that up).

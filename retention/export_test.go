@@ -11,3 +11,16 @@ func (e *Engine) SetSleep(f func(context.Context, time.Duration) error) { e.slee
 
 // LoansRowsSQL is the select of the loans step.
 var LoansRowsSQL, LoansStart = steps[0].rows, steps[0].start
+
+// AnonymiseSQL are the statements of AnonymisePatron, by kind.
+func AnonymiseSQL() map[string]string {
+	m := map[string]string{}
+	for _, st := range anonymiseSteps {
+		m[st.kind] = st.sql
+	}
+	return m
+}
+
+// ClearLastBorrowersSQL is the statement that clears last-borrower marks
+// after a batch of loans is anonymised.
+const ClearLastBorrowersSQL = clearLastBorrowersSQL

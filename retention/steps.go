@@ -42,8 +42,8 @@ type step struct {
 	start string
 	rows  string
 	apply []string
-	// after, if set, runs last with the ids and their range.
-	after   func(ctx context.Context, tx pgx.Tx, ids []string, lo, hi string) error
+	// after, if set, runs last with the rows selected and the ids' range.
+	after   func(ctx context.Context, tx pgx.Tx, sel []selected, ids []string, lo, hi string) error
 	patrons string
 	act     func(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) (map[string]string, error)
 }
@@ -61,7 +61,8 @@ const activity = `greatest(coalesce(p.last_activity_at, p.registered_at), p.last
 var steps = []step{
 	{name: StepLoans, start: "-infinity " + minUUID, rows: `
 		SELECT l.lending_library_id::text, l.id::text,
-		       to_char(l.returned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || ' ' || l.id::text
+		       to_char(l.returned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || ' ' || l.id::text,
+		       l.item_id::text, l.patron_id::text
 		FROM loans l JOIN library_settings s ON s.library_id = l.lending_library_id
 		WHERE (l.returned_at, l.id) > (split_part($1, ' ', 1)::timestamp AT TIME ZONE 'UTC', split_part($1, ' ', 2)::uuid)
 		  AND l.patron_id IS NOT NULL AND l.returned_at IS NOT NULL
@@ -182,8 +183,7 @@ func rowBatch(ctx context.Context, tx pgx.Tx, st step, last string, now time.Tim
 	if err != nil {
 		return res, err
 	}
-	type row struct{ Lib, ID, Key string }
-	sel, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	sel, err := collectSelected(rows)
 	if err != nil || len(sel) == 0 {
 		return res, err
 	}
@@ -204,39 +204,64 @@ func rowBatch(ctx context.Context, tx pgx.Tx, st step, last string, now time.Tim
 		return res, err
 	}
 	if st.after != nil {
-		return res, st.after(ctx, tx, ids, lo, hi)
+		return res, st.after(ctx, tx, sel, ids, lo, hi)
 	}
 	return res, nil
 }
 
+// selected is a row a row step's query chose: its library, id, keyset
+// key, and any further columns the step's after reads (the walk has the
+// row in hand, so after need not look it up again).
+type selected struct {
+	Lib, ID, Key string
+	Extra        []string
+}
+
+func collectSelected(rows pgx.Rows) ([]selected, error) {
+	defer rows.Close()
+	extra := len(rows.FieldDescriptions()) - 3
+	var sel []selected
+	for rows.Next() {
+		s := selected{Extra: make([]string, extra)}
+		dest := []any{&s.Lib, &s.ID, &s.Key}
+		for i := range s.Extra {
+			dest = append(dest, &s.Extra[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		sel = append(sel, s)
+	}
+	return sel, rows.Err()
+}
+
 // clearLastBorrowers cuts the loans from their patrons and then clears
 // "who last borrowed this item" where the patron no longer has any loan of
-// the item: the mark goes with the loans that made it.
-func clearLastBorrowers(ctx context.Context, tx pgx.Tx, ids []string, lo, hi string) error {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT item_id::text, patron_id::text FROM loans
-		WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`, ids, lo, hi)
-	if err != nil {
-		return err
-	}
-	type pair struct{ Item, Patron string }
-	pairs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pair])
-	if err != nil {
-		return err
-	}
-	items, patrons := make([]string, len(pairs)), make([]string, len(pairs))
-	for i, p := range pairs {
-		items[i], patrons[i] = p.Item, p.Patron
+// the item: the mark goes with the loans that made it. The walk selected
+// each loan with its item and patron (Extra), locked.
+func clearLastBorrowers(ctx context.Context, tx pgx.Tx, sel []selected, ids []string, lo, hi string) error {
+	type pair struct{ item, patron string }
+	seen := make(map[pair]bool, len(sel))
+	items, patrons := make([]string, 0, len(sel)), make([]string, 0, len(sel))
+	for _, s := range sel {
+		p := pair{s.Extra[0], s.Extra[1]}
+		if !seen[p] {
+			seen[p] = true
+			items, patrons = append(items, p.item), append(patrons, p.patron)
+		}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE loans SET patron_id = NULL WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
 		ids, lo, hi); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE items i SET last_borrower_id = NULL
-		FROM unnest($1::uuid[], $2::uuid[]) AS b(item_id, patron_id)
-		WHERE i.id = b.item_id AND i.last_borrower_id = b.patron_id
-		  AND NOT EXISTS (SELECT 1 FROM loans o WHERE o.patron_id = b.patron_id AND o.item_id = i.id)`, items, patrons)
+	_, err := tx.Exec(ctx, clearLastBorrowersSQL, items, patrons)
 	return err
 }
+
+const clearLastBorrowersSQL = `UPDATE items i SET last_borrower_id = NULL
+	FROM unnest($1::uuid[], $2::uuid[]) AS b(item_id, patron_id)
+	WHERE i.id = b.item_id AND i.last_borrower_id = b.patron_id
+	  AND NOT EXISTS (SELECT 1 FROM loans o WHERE o.patron_id = b.patron_id AND o.item_id = i.id)`
 
 func (e *Engine) patronBatch(ctx context.Context, tx pgx.Tx, st step, last string, now time.Time, libID *string, size int) (batchResult, error) {
 	res := batchResult{done: map[string]int64{}}
