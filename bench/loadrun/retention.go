@@ -93,10 +93,13 @@ func (h *harness) retention() error {
 		}
 		return l, r.errors(), nil
 	}
-	if _, _, err := window(h.f.warmup); err != nil {
+	// The clone starts cold in shared buffers (its pages are new buffers
+	// to PostgreSQL), so warm it longer than other phases before the idle
+	// window, which is as long as a short retention run.
+	if _, _, err := window(max(h.f.warmup, 20*time.Second)); err != nil {
 		return err
 	}
-	idle, errs, err := window(h.f.duration)
+	idle, errs, err := window(h.f.retentionIdle)
 	if err != nil {
 		return err
 	}
