@@ -11,6 +11,8 @@
 // The phase "restart" restarts PostgreSQL, so "search,restart,search"
 // measures the searches warm and right after a restart; "restart-empty"
 // restarts it with empty shared buffers (as without autoprewarm).
+// "anonymise" times retention.AnonymisePatron for sampled patrons, each in
+// a rolled-back transaction.
 package main
 
 import (
@@ -91,7 +93,7 @@ func main() {
 	flag.IntVar(&f.pgPort, "pg-port", 55432, "port of the bench PostgreSQL (127.0.0.1)")
 	flag.IntVar(&f.patrons, "patrons", 1_000_000, "patrons of the generated consortium (5 loans each); one database per size, seeded once")
 	flag.IntVar(&f.libraries, "libraries", 30, "member libraries")
-	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated; restart and restart-empty restart PostgreSQL")
+	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated (getpatron, search, circulation, retention, anonymise, memory); restart and restart-empty restart PostgreSQL")
 	flag.DurationVar(&f.duration, "duration", 20*time.Second, "length of one measured ghz window")
 	flag.DurationVar(&f.warmup, "warmup", 5*time.Second, "unmeasured warm-up before each server's first window")
 	flag.StringVar(&conc, "c", "1,16", "ghz concurrency levels for getpatron")
@@ -183,6 +185,8 @@ func (h *harness) run() error {
 			err = h.circulation()
 		case "retention":
 			err = h.retention()
+		case "anonymise":
+			err = h.anonymise()
 		case "memory":
 			err = h.memory()
 		case "restart":

@@ -23,6 +23,9 @@ type retentionResult struct {
 	ErrorMessages        map[string]int64 // ghz's messages of the counted errors
 	RPS                  int
 	Output               string
+	// Windows is each 10 s window during the run: its p99 and the run's
+	// progress line at its end, to tell which step a tail comes from.
+	Windows []string
 }
 
 // retention runs `patronfed retention run` (a separate process, as the
@@ -131,6 +134,8 @@ func (h *harness) retention() error {
 		}
 		during = append(during, l...)
 		res.Errors += errs
+		b, _ := os.ReadFile(out.Name())
+		res.Windows = append(res.Windows, fmt.Sprintf("%s (%s)", ms(l.pct(99)), strings.TrimSpace(tail(string(b), 1))))
 		select {
 		case runErr = <-done:
 			finished = true
@@ -159,7 +164,11 @@ func (h *harness) retention() error {
 	if res.Errors > 0 {
 		fmt.Fprintf(h.md, "errors reported by ghz: %v\n\n", res.ErrorMessages)
 	}
-	fmt.Fprintf(h.md, "retention output (tail):\n\n```\n%s```\n\n", tail(res.Output, 25))
+	fmt.Fprintf(h.md, "GetPatron p99 per 10 s window during the run (progress at the window's end):\n\n")
+	for _, w := range res.Windows {
+		fmt.Fprintf(h.md, "- %s\n", w)
+	}
+	fmt.Fprintf(h.md, "\nretention output (tail):\n\n```\n%s```\n\n", tail(res.Output, 25))
 	return nil
 }
 
