@@ -12,8 +12,7 @@ import (
 )
 
 // Finished title holds are history like item holds (privacy-rules §3): a
-// year after they end, the retention run and AnonymiseExpiredHistory cut
-// the patron from them, captured or not; the record id (not personal) and
+// year after they end, the retention run cuts the patron from them, captured or not; the record id (not personal) and
 // the copy stay for statistics. The patron's history lists them until
 // then, also one that never got a copy.
 func TestTitleHoldHistoryAnonymised(t *testing.T) {
