@@ -65,6 +65,22 @@ func (h *harness) retention() error {
 		return n
 	}
 	res.ExpiredBefore = expired()
+	if h.f.retentionPrewarm {
+		// A diagnostic: the run's tables and indexes in shared buffers
+		// before the idle window, to tell cold reads from the rest.
+		c, err := pgx.Connect(h.ctx, h.pg.URL(clone))
+		if err != nil {
+			return err
+		}
+		_, err = c.Exec(h.ctx, `CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+			SELECT pg_prewarm(c.oid) FROM pg_class c
+			WHERE c.relkind IN ('r', 'i') AND (c.oid IN ('loans'::regclass, 'items'::regclass)
+			   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('loans'::regclass, 'items'::regclass)))`)
+		c.Close(h.ctx)
+		if err != nil {
+			return fmt.Errorf("prewarming the clone: %w", err)
+		}
+	}
 	if err := h.startServe(url); err != nil {
 		return err
 	}
