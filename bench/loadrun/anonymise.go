@@ -12,10 +12,10 @@ import (
 )
 
 type anonymiseResult struct {
-	Patrons        int
-	Loans          int64 // history loans the sampled patrons had in all
-	P50, P99, Max  time.Duration
-	MeanLoansPerPt float64
+	Patrons       int
+	Loans         int64 // history loans the sampled patrons had in all
+	P50, P99, Max time.Duration
+	MeanLoans     float64
 }
 
 // anonymise times retention.AnonymisePatron (the rights desk's erasure
@@ -68,10 +68,10 @@ func (h *harness) anonymise() error {
 	}
 	slices.Sort(took)
 	res.P50, res.P99, res.Max = took[len(took)/2], took[len(took)*99/100], took[len(took)-1]
-	res.MeanLoansPerPt = float64(res.Loans) / float64(res.Patrons)
+	res.MeanLoans = float64(res.Loans) / float64(res.Patrons)
 	h.results["anonymise"] = res
 	fmt.Fprintf(h.md, "## Anonymising one patron (rolled back)\n\n`retention.AnonymisePatron` for %d sampled patrons with loan history and no active loan (%.1f loans each on average), one transaction each, rolled back.\n\n",
-		res.Patrons, res.MeanLoansPerPt)
+		res.Patrons, res.MeanLoans)
 	fmt.Fprintf(h.md, "| patrons | p50 | p99 | max |\n|---|---|---|---|\n| %d | %s | %s | %s |\n\n", res.Patrons, ms(res.P50), ms(res.P99), ms(res.Max))
 	return nil
 }
