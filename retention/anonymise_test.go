@@ -221,3 +221,36 @@ func TestStatisticsUnchanged(t *testing.T) {
 		t.Errorf("patron rows per category changed: %v -> %v", all1, all2)
 	}
 }
+
+// TestAnonymiseDeletesRequestsNamingItsLoans: an idempotency record made
+// by someone else (the desk's scope, not the patron's) that points at the
+// patron's loan goes with the patron; others stay. This is the result_id
+// arm of the statement on its own.
+func TestAnonymiseDeletesRequestsNamingItsLoans(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	a := w.library("AAA")
+	p, other := w.patron(a, epoch), w.patron(a, epoch)
+	loan := w.loan(a, p, epoch.AddDate(0, 0, -30), epoch.AddDate(0, 0, -2))
+	kept := w.loan(a, other, epoch.AddDate(0, 0, -30), epoch.AddDate(0, 0, -2))
+	w.exec(`INSERT INTO circulation_requests (scope_id, request_id, method, fingerprint, result_id, created_at)
+		VALUES ($1, gen_random_uuid(), 'CheckOut', '\x00', $2, $4), ($1, gen_random_uuid(), 'CheckOut', '\x00', $3, $4)`,
+		a, loan, kept, epoch)
+	var sum retention.Summary
+	if err := pgx.BeginFunc(w.ctx, w.app, func(tx pgx.Tx) error {
+		var err error
+		sum, err = retention.AnonymisePatron(w.ctx, tx, p, epoch)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if sum["idempotency_records"] != 1 {
+		t.Errorf("idempotency records deleted: %d, want 1 (%v)", sum["idempotency_records"], sum)
+	}
+	if n := w.count(`SELECT count(*) FROM circulation_requests WHERE result_id = $1`, loan); n != 0 {
+		t.Errorf("the record naming the patron's loan stayed")
+	}
+	if n := w.count(`SELECT count(*) FROM circulation_requests WHERE result_id = $1`, kept); n != 1 {
+		t.Errorf("another patron's record: %d, want 1", n)
+	}
+}
