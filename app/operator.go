@@ -63,6 +63,11 @@ func (w *wiring) principalCache() *principals.Cache {
 func (w *wiring) auditWriter() *audit.Writer {
 	if w.auditw == nil {
 		w.auditw = audit.NewWriter(w.pool, w.deps.Clock, w.logger())
+		if w.metrics != nil {
+			if err := w.auditw.Register(w.metrics); err != nil {
+				w.logger().Warn("audit writer metrics not registered", "err", err)
+			}
+		}
 		w.closers = append(w.closers, w.auditw.Close)
 	}
 	return w.auditw

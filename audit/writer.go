@@ -54,6 +54,7 @@ type Writer struct {
 	headHash  []byte
 
 	batches, oneStatement atomic.Int64
+	m                     *writerMetrics
 }
 
 // WriterStats counts the group commits of a Writer.
@@ -82,7 +83,7 @@ func NewWriter(db *pgxpool.Pool, clk clock.Clock, log *slog.Logger) *Writer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{db: db, clk: clk, log: log, reqs: make(chan *request, queueSize), done: make(chan struct{})}
+	w := &Writer{db: db, clk: clk, log: log, reqs: make(chan *request, queueSize), done: make(chan struct{}), m: newWriterMetrics()}
 	go w.loop()
 	return w
 }
@@ -107,6 +108,7 @@ func (w *Writer) Record(ctx context.Context, entries ...Entry) error {
 			return errors.New("audit: entry input is not valid JSON")
 		}
 	}
+	start := time.Now()
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -121,6 +123,7 @@ func (w *Writer) Record(ctx context.Context, entries ...Entry) error {
 	}
 	select {
 	case err := <-r.done:
+		w.m.wait.Observe(since(start))
 		return err
 	case <-ctx.Done():
 		// The rows may still commit; the caller returns no data either way.
@@ -158,8 +161,12 @@ func (w *Writer) loop() {
 				break more
 			}
 		}
+		start := time.Now()
 		err := w.write(batch)
+		w.m.commit.Observe(since(start))
+		w.m.entries.Observe(float64(n))
 		if err != nil {
+			w.m.failed.Inc()
 			// The error comes from pgx/PostgreSQL about rows of ids only;
 			// log the SQLSTATE and not the message to stay on the safe side.
 			w.log.Error("audit: writing entries failed", "entries", n, "sqlstate", sqlState(err))

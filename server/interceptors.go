@@ -213,7 +213,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "patronfed_grpc_server_handling_seconds",
 			Help:    "Handler latency in seconds, by method.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method"}),
 	}
 	reg.MustRegister(m.handled, m.latency)

@@ -159,7 +159,8 @@ func TestDenialRevealsNothing(t *testing.T) {
 }
 
 // Every decision is timed into patronfed_policy_decision_seconds, by
-// outcome, in the registry the server serves at /metrics.
+// outcome, and every audit wait into patronfed_audit_record_seconds, in
+// the registry the server serves at /metrics.
 func TestDecisionsAreTimed(t *testing.T) {
 	t.Parallel()
 	e := start(t)
@@ -175,6 +176,7 @@ func TestDecisionsAreTimed(t *testing.T) {
 	}
 	counts := map[string]uint64{}
 	rpcs := false
+	var auditWaits uint64
 	for _, f := range families {
 		switch f.GetName() {
 		case "patronfed_policy_decision_seconds":
@@ -187,7 +189,12 @@ func TestDecisionsAreTimed(t *testing.T) {
 			}
 		case "patronfed_grpc_server_handled_total":
 			rpcs = true
+		case "patronfed_audit_record_seconds":
+			auditWaits = f.GetMetric()[0].GetHistogram().GetSampleCount()
 		}
+	}
+	if auditWaits < 2 {
+		t.Errorf("audit waits observed = %d, want at least 2 (both reads were audited)", auditWaits)
 	}
 	if counts["true"] == 0 || counts["false"] == 0 {
 		t.Errorf("decisions timed by outcome: %v, want both allowed=true and allowed=false", counts)
