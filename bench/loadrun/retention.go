@@ -19,6 +19,7 @@ type retentionResult struct {
 	IdleP50, IdleP99     time.Duration
 	DuringP50, DuringP99 time.Duration
 	IdleN, DuringN       int
+	IdleProbe            string // what the machine and server did in the idle window
 	Errors               int64
 	ErrorMessages        map[string]int64 // ghz's messages of the counted errors
 	RPS                  int
@@ -118,10 +119,13 @@ func (h *harness) retention() error {
 	if _, _, err := window(max(h.f.warmup, 20*time.Second)); err != nil {
 		return err
 	}
+	h.statementTails(url, 0) // resets
+	p0 := h.probe(0)
 	idle, errs, err := window(h.f.retentionIdle)
 	if err != nil {
 		return err
 	}
+	res.IdleProbe = h.probe(0).describe(p0) + "; " + h.statementTails(url, 4)
 	res.Errors += errs
 	res.IdleN, res.IdleP50, res.IdleP99 = len(idle), idle.pct(50), idle.pct(99)
 
@@ -144,6 +148,7 @@ func (h *harness) retention() error {
 	var during latencies
 	var runErr error
 	for finished := false; !finished; {
+		p0 := h.probe(cmd.Process.Pid)
 		l, errs, err := window(10 * time.Second)
 		if err != nil {
 			return err
@@ -151,7 +156,7 @@ func (h *harness) retention() error {
 		during = append(during, l...)
 		res.Errors += errs
 		b, _ := os.ReadFile(out.Name())
-		res.Windows = append(res.Windows, fmt.Sprintf("%s (%s)", ms(l.pct(99)), strings.TrimSpace(tail(string(b), 1))))
+		res.Windows = append(res.Windows, fmt.Sprintf("%s; %s (%s)", ms(l.pct(99)), h.probe(cmd.Process.Pid).describe(p0)+"; "+h.statementTails(url, 4), strings.TrimSpace(tail(string(b), 1))))
 		select {
 		case runErr = <-done:
 			finished = true
@@ -180,7 +185,8 @@ func (h *harness) retention() error {
 	if res.Errors > 0 {
 		fmt.Fprintf(h.md, "errors reported by ghz: %v\n\n", res.ErrorMessages)
 	}
-	fmt.Fprintf(h.md, "GetPatron p99 per 10 s window during the run (progress at the window's end):\n\n")
+	fmt.Fprintf(h.md, "Idle window: %s.\n\n", res.IdleProbe)
+	fmt.Fprintf(h.md, "GetPatron p99 (ghz) per 10 s window during the run; what the machine, the server and the disks did in it; the run's progress at its end:\n\n")
 	for _, w := range res.Windows {
 		fmt.Fprintf(h.md, "- %s\n", w)
 	}
