@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -292,5 +293,46 @@ func TestPendingRightsRequestHoldsBackAnonymisation(t *testing.T) {
 	w.run(retention.Options{})
 	if !anonymised(asked) {
 		t.Error("patron not anonymised at the first run after the request was answered")
+	}
+}
+
+// A patron step finds its due patrons with one scan at its start and then
+// locks them batch by batch; a patron who becomes active in between (logs
+// in, borrows) is no longer due when its batch comes and is left alone.
+func TestPatronStepRechecksBeforeActing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	a := w.library("AAA")
+	w.exec(`UPDATE library_settings SET archive_after_months = 6, anonymise_after_months = 240 WHERE library_id = $1`, a)
+	var ids []string
+	for range 3 {
+		ids = append(ids, w.patron(a, epoch))
+	}
+	slices.Sort(ids) // the step's order
+	now := months(7)
+	w.clock.Set(now)
+	var batches int
+	r := w.run(retention.Options{BatchSize: 10, Progress: func(p retention.Progress) {
+		if p.Step != retention.StepArchive {
+			return
+		}
+		batches++
+		if batches == 1 {
+			// After the first batch (one patron: a tenth of 10), the last
+			// patron logs in at the OPAC.
+			w.exec(`UPDATE patrons SET last_login_at = $2 WHERE id = $1`, ids[2], now)
+		}
+	}})
+	if got := r.Count("AAA", retention.StepArchive); got != 2 {
+		t.Errorf("archived %d patrons, want 2", got)
+	}
+	if batches != 3 {
+		t.Errorf("%d archive batches, want 3 (one per patron found due)", batches)
+	}
+	for i, id := range ids {
+		want := i < 2
+		if got := w.count(`SELECT count(*) FROM patrons WHERE id = $1 AND archived_at IS NOT NULL`, id) == 1; got != want {
+			t.Errorf("patron %d archived = %v, want %v", i, got, want)
+		}
 	}
 }
