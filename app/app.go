@@ -71,13 +71,15 @@ func Build(ctx context.Context, d Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token keys: %w", err)
 	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: int32(cfg.DBMaxConns), AppRole: cfg.DBRole})
+	dbm := store.NewMetrics()
+	pool, err := store.Open(ctx, cfg.DatabaseURL, store.PoolOptions{MaxConns: int32(cfg.DBMaxConns), AppRole: cfg.DBRole, Metrics: dbm})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	a := &App{Pool: pool, Keyring: keyring, Signer: signer, closers: []func(){pool.Close}}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(dbm.Collectors(pool)...)
 	w := &wiring{deps: d, pool: pool, keyring: keyring, signer: signer, metrics: reg}
 	svcs, public, err := w.services(ctx)
 	if err != nil {

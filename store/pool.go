@@ -37,6 +37,9 @@ type PoolOptions struct {
 	// Unavailable.
 	StatementTimeout time.Duration
 	LockTimeout      time.Duration
+	// Metrics, if set, times every statement (register
+	// Metrics.Collectors(pool) to serve them).
+	Metrics *Metrics
 }
 
 // Open creates a connection pool for url, switches every connection to
@@ -72,6 +75,9 @@ func Open(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error)
 	}
 	if o.LockTimeout > 0 {
 		rp["lock_timeout"] = strconv.FormatInt(o.LockTimeout.Milliseconds(), 10)
+	}
+	if o.Metrics != nil {
+		cfg.ConnConfig.Tracer = o.Metrics
 	}
 	if o.AppRole != "" {
 		setRole := "SET ROLE " + pgx.Identifier{o.AppRole}.Sanitize()

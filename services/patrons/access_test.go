@@ -159,8 +159,9 @@ func TestDenialRevealsNothing(t *testing.T) {
 }
 
 // Every decision is timed into patronfed_policy_decision_seconds, by
-// outcome, and every audit wait into patronfed_audit_record_seconds, in
-// the registry the server serves at /metrics.
+// outcome, every audit wait into patronfed_audit_record_seconds and every
+// statement into patronfed_db_statement_seconds, in the registry the
+// server serves at /metrics.
 func TestDecisionsAreTimed(t *testing.T) {
 	t.Parallel()
 	e := start(t)
@@ -176,7 +177,8 @@ func TestDecisionsAreTimed(t *testing.T) {
 	}
 	counts := map[string]uint64{}
 	rpcs := false
-	var auditWaits uint64
+	var auditWaits, statements uint64
+	var acquires float64
 	for _, f := range families {
 		switch f.GetName() {
 		case "patronfed_policy_decision_seconds":
@@ -191,7 +193,15 @@ func TestDecisionsAreTimed(t *testing.T) {
 			rpcs = true
 		case "patronfed_audit_record_seconds":
 			auditWaits = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		case "patronfed_db_statement_seconds":
+			statements = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		case "patronfed_db_pool_acquires_total":
+			acquires = f.GetMetric()[0].GetCounter().GetValue()
 		}
+	}
+	// Each read is at least its view statement and its audit statement.
+	if statements < 4 || acquires < 4 {
+		t.Errorf("statements timed = %d, pool acquisitions = %v, want at least 4 each", statements, acquires)
 	}
 	if auditWaits < 2 {
 		t.Errorf("audit waits observed = %d, want at least 2 (both reads were audited)", auditWaits)
