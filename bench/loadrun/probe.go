@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,7 +15,8 @@ import (
 // probe is what the retention phase reads at each window's edges to tell
 // where a GetPatron tail comes from: the disks (diskSample), the CPU time
 // of the machine and of each process, and the server's own histograms of
-// handling time and of the audit wait and group commit. All of it is
+// handling time, of its database statements and pool, and of the audit
+// wait and group commit. All of it is
 // /proc files and one /metrics page, light enough to read beside a
 // measurement.
 type probe struct {
@@ -21,6 +25,11 @@ type probe struct {
 	handled, wait, commit       map[string]float64
 	waitSum, waitN              float64
 	commitSum, commitN, entries float64
+	stmt                        map[string]float64 // the server's statements (patronfed_db_statement_seconds)
+	stmtSum                     float64
+	acquires, acquireSecs       float64 // the server's pool
+	empty                       float64 // acquisitions that waited for a connection
+	serveRunq, pgRunq           int64   // ns runnable but waiting for a CPU
 }
 
 func (h *harness) probe(otherPID int) probe {
@@ -28,7 +37,9 @@ func (h *harness) probe(otherPID int) probe {
 	p := probe{disk: sampleDisk(), machine: machineTicks(), pg: pgTicks(h.pg.Dir())}
 	if h.serve != nil {
 		p.serve = cpuTicks(h.serve.pid())
+		p.serveRunq = runQueueWait(h.serve.pid())
 	}
+	p.pgRunq = pgRunQueueWait(h.pg.Dir())
 	if otherPID > 0 {
 		p.other = cpuTicks(otherPID)
 	}
@@ -38,6 +49,9 @@ func (h *harness) probe(otherPID int) probe {
 	p.waitSum, p.waitN = metric(url, "patronfed_audit_record_seconds_sum"), metric(url, "patronfed_audit_record_seconds_count")
 	p.commitSum, p.commitN = metric(url, "patronfed_audit_commit_seconds_sum"), metric(url, "patronfed_audit_commit_seconds_count")
 	p.entries = metric(url, "patronfed_audit_commit_entries_sum")
+	p.stmt, p.stmtSum = metrics(url, "patronfed_db_statement_seconds_bucket"), metric(url, "patronfed_db_statement_seconds_sum")
+	p.acquires, p.acquireSecs = metric(url, "patronfed_db_pool_acquires_total"), metric(url, "patronfed_db_pool_acquire_seconds_total")
+	p.empty = metric(url, "patronfed_db_pool_empty_acquires_total")
 	return p
 }
 
@@ -73,10 +87,22 @@ func (b probe) describe(a probe) string {
 	if n := b.commitN - a.commitN; n > 0 {
 		perCommit = fmt.Sprintf("%.1f", (b.entries-a.entries)/n)
 	}
+	runq := func(t0, t1 int64) string {
+		n := b.handled["+Inf"] - a.handled["+Inf"]
+		if n <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f µs", float64(t1-t0)/1e3/n)
+	}
 	return fmt.Sprintf("CPU (cores) machine %.2f, PostgreSQL %.2f, serve %.2f, retention %.2f; "+
-		"handler p99 %s, %.1f %% over 20 ms; audit wait mean %s, p99 %s; group commit mean %s, p99 %s, %s entries each; %s",
+		"waiting for a CPU per request: serve %s, PostgreSQL %s; "+
+		"handler p99 %s, %.1f %% over 20 ms; server's statements mean %s, p99 %s, %.2f %% over 20 ms; pool acquire mean %s, %.0f waited; "+
+		"audit wait mean %s, p99 %s; group commit mean %s, p99 %s, %s entries each; %s",
 		cores(a.machine, b.machine), cores(a.pg, b.pg), cores(a.serve, b.serve), cores(a.other, b.other),
+		runq(a.serveRunq, b.serveRunq), runq(a.pgRunq, b.pgRunq),
 		bound(a.handled, b.handled), over(a.handled, b.handled, "0.02"),
+		mean(a.stmtSum, b.stmtSum, a.stmt["+Inf"], b.stmt["+Inf"]), bound(a.stmt, b.stmt), over(a.stmt, b.stmt, "0.02"),
+		mean(a.acquireSecs, b.acquireSecs, a.acquires, b.acquires), b.empty-a.empty,
 		mean(a.waitSum, b.waitSum, a.waitN, b.waitN), bound(a.wait, b.wait),
 		mean(a.commitSum, b.commitSum, a.commitN, b.commitN), bound(a.commit, b.commit), perCommit,
 		diskDelta(a.disk, b.disk))
@@ -112,4 +138,52 @@ func (h *harness) statementTails(url string, n int) string {
 	}
 	_, _ = c.Exec(h.ctx, `SELECT pg_stat_statements_reset()`)
 	return "statements: " + strings.Join(parts, "; ")
+}
+
+// runQueueWait is the time the threads of pid have spent runnable but
+// waiting for a CPU, in ns (the second field of schedstat), summed over
+// the process's threads.
+func runQueueWait(pid int) int64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			total += n
+		}
+	}
+	return total
+}
+
+// pgRunQueueWait is runQueueWait over the PostgreSQL server's processes.
+func pgRunQueueWait(dataDir string) int64 {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0
+	}
+	total := runQueueWait(pm)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := statFields(pid); len(f) > 1 && f[1] == strconv.Itoa(pm) {
+			total += runQueueWait(pid)
+		}
+	}
+	return total
 }
