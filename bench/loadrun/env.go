@@ -266,13 +266,8 @@ func statFields(pid int) []string {
 // (cutime, cstime), so that backends ending between two readings still
 // count.
 func pgTicks(dataDir string) int64 {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pm, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
+	pm, children := postgresPIDs(dataDir)
+	if pm == 0 {
 		return 0
 	}
 	num := func(f []string, i int) int64 {
@@ -284,18 +279,34 @@ func pgTicks(dataDir string) int64 {
 	}
 	f := statFields(pm)
 	t := num(f, 11) + num(f, 12) + num(f, 13) + num(f, 14)
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return t
+	for _, pid := range children {
+		cf := statFields(pid)
+		t += num(cf, 11) + num(cf, 12)
 	}
+	return t
+}
+
+// postgresPIDs is the postmaster of the cluster in dataDir (0 if it is
+// not running) and its live children.
+func postgresPIDs(dataDir string) (postmaster int, children []int) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, nil
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0, nil
+	}
+	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if cf := statFields(pid); num(cf, 1) == int64(pm) {
-			t += num(cf, 11) + num(cf, 12)
+		if f := statFields(pid); len(f) > 1 && f[1] == strconv.Itoa(pm) {
+			children = append(children, pid)
 		}
 	}
-	return t
+	return pm, children
 }

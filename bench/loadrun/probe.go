@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -165,25 +164,13 @@ func runQueueWait(pid int) int64 {
 
 // pgRunQueueWait is runQueueWait over the PostgreSQL server's processes.
 func pgRunQueueWait(dataDir string) int64 {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pm, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
+	pm, children := postgresPIDs(dataDir)
+	if pm == 0 {
 		return 0
 	}
 	total := runQueueWait(pm)
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := statFields(pid); len(f) > 1 && f[1] == strconv.Itoa(pm) {
-			total += runQueueWait(pid)
-		}
+	for _, pid := range children {
+		total += runQueueWait(pid)
 	}
 	return total
 }
