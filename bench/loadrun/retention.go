@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -148,6 +149,9 @@ func (h *harness) retention() error {
 	var during latencies
 	var runErr error
 	for finished := false; !finished; {
+		if h.f.retentionNice != 0 {
+			h.reniceRetention(url, h.f.retentionNice)
+		}
 		p0 := h.probe(cmd.Process.Pid)
 		l, errs, err := window(10 * time.Second)
 		if err != nil {
@@ -200,4 +204,32 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// reniceRetention sets the nice value of the PostgreSQL backends serving
+// the retention run (application_name patronfed-retention): a diagnostic
+// of whether the reads' tail is CPU scheduling. One query per window; no
+// loop beside the measurement.
+func (h *harness) reniceRetention(url string, nice int) {
+	c, err := pgx.Connect(h.ctx, url)
+	if err != nil {
+		h.logf("renice: %v", err)
+		return
+	}
+	defer c.Close(h.ctx)
+	rows, err := c.Query(h.ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = 'patronfed-retention'`)
+	if err != nil {
+		h.logf("renice: %v", err)
+		return
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		h.logf("renice: %v", err)
+		return
+	}
+	for _, pid := range pids {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, int(pid), nice); err != nil {
+			h.logf("renice %d: %v", pid, err)
+		}
+	}
 }
