@@ -171,7 +171,7 @@ func (e *Engine) runStep(ctx context.Context, st step, r *Report, libID *string,
 		if err != nil {
 			return err
 		}
-		total += e.account(r, st, res, o, total)
+		total += account(r, st, res, o, total)
 		if res.selected < size {
 			return nil
 		}
@@ -208,7 +208,7 @@ func (e *Engine) runPatronStep(ctx context.Context, st step, r *Report, libID *s
 		if err != nil {
 			return err
 		}
-		total += e.account(r, st, res, o, total)
+		total += account(r, st, res, o, total)
 		if i+size >= len(ids) {
 			return nil
 		}
@@ -221,7 +221,7 @@ func (e *Engine) runPatronStep(ctx context.Context, st step, r *Report, libID *s
 
 // account adds a committed batch to the report and reports progress; it
 // returns the rows the batch handled.
-func (e *Engine) account(r *Report, st step, res batchResult, o Options, before int64) int64 {
+func account(r *Report, st step, res batchResult, o Options, before int64) int64 {
 	var n int64
 	for lib, k := range res.done {
 		r.add(lib, st.name, k)
