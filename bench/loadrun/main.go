@@ -60,6 +60,7 @@ type flags struct {
 	retentionIdle         time.Duration
 	retentionPrewarm      bool
 	retentionNice         int
+	waitSample            time.Duration
 	serveArgs, serveEnv   string
 	pprof                 bool
 	baselineWrite         bool
@@ -104,6 +105,7 @@ func main() {
 	flag.DurationVar(&f.memDuration, "mem-duration", 5*time.Minute, "length of the memory run")
 	flag.StringVar(&f.retentionArgs, "retention-args", "", "extra flags for patronfed retention run (space separated), e.g. --pause 0")
 	flag.IntVar(&f.retentionNice, "retention-nice", 0, "renice the PostgreSQL backends of the retention run to this value at each 10 s window (a diagnostic of CPU scheduling; needs root; 0 = leave them)")
+	flag.DurationVar(&f.waitSample, "wait-sample", 0, "sample pg_stat_activity at this interval during the retention phase's windows and report what the server's and the run's backends wait for (a diagnostic: one catalogue query per interval; 0 = off)")
 	flag.BoolVar(&f.retentionPrewarm, "retention-prewarm", false, "load the clone's loans, items and their indexes into shared buffers before the retention phase's idle window (a diagnostic)")
 	flag.DurationVar(&f.retentionIdle, "retention-idle", time.Minute, "length of the idle GetPatron window before the retention run")
 	flag.IntVar(&f.retentionRPS, "retention-rps", 300, "fixed GetPatron rate while the retention run works")

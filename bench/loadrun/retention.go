@@ -121,12 +121,12 @@ func (h *harness) retention() error {
 		return err
 	}
 	h.statementTails(url, 0) // resets
-	p0 := h.probe(0)
+	p0, w0, ws := h.probe(0), h.walSample(url), h.waitSampler(url)
 	idle, errs, err := window(h.f.retentionIdle)
 	if err != nil {
 		return err
 	}
-	res.IdleProbe = h.probe(0).describe(p0) + "; " + h.statementTails(url, 4)
+	res.IdleProbe = h.probe(0).describe(p0) + "; " + h.walSample(url).describe(w0) + "; " + ws.finish() + h.statementTails(url, 4)
 	res.Errors += errs
 	res.IdleN, res.IdleP50, res.IdleP99 = len(idle), idle.pct(50), idle.pct(99)
 
@@ -152,7 +152,7 @@ func (h *harness) retention() error {
 		if h.f.retentionNice != 0 {
 			h.reniceRetention(url, h.f.retentionNice)
 		}
-		p0 := h.probe(cmd.Process.Pid)
+		p0, w0, ws := h.probe(cmd.Process.Pid), h.walSample(url), h.waitSampler(url)
 		l, errs, err := window(10 * time.Second)
 		if err != nil {
 			return err
@@ -160,7 +160,9 @@ func (h *harness) retention() error {
 		during = append(during, l...)
 		res.Errors += errs
 		b, _ := os.ReadFile(out.Name())
-		res.Windows = append(res.Windows, fmt.Sprintf("%s; %s (%s)", ms(l.pct(99)), h.probe(cmd.Process.Pid).describe(p0)+"; "+h.statementTails(url, 4), strings.TrimSpace(tail(string(b), 1))))
+		res.Windows = append(res.Windows, fmt.Sprintf("%s; %s (%s)", ms(l.pct(99)),
+			h.probe(cmd.Process.Pid).describe(p0)+"; "+h.walSample(url).describe(w0)+"; "+ws.finish()+h.statementTails(url, 4),
+			strings.TrimSpace(tail(string(b), 1))))
 		select {
 		case runErr = <-done:
 			finished = true
