@@ -42,8 +42,9 @@ type ghzResult struct {
 	// CPU is ghz's own CPU time.
 	CPU     time.Duration `json:"-"`
 	Details []struct {
-		Latency int64  `json:"latency"`
-		Status  string `json:"status"`
+		Timestamp time.Time `json:"timestamp"`
+		Latency   int64     `json:"latency"`
+		Status    string    `json:"status"`
 	} `json:"details"`
 }
 
