@@ -72,7 +72,7 @@ bench: bench-tools
 	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 20000 -phases getpatron,search,circulation \
 		-duration 10s -warmup 3s -rounds 2 -c 1,16
 
-## bench-full: the consortium-scale runs on 1 000 000 patrons and 5 000 000 loans (seeding takes ~3 min the first time; the runs ~20 min): GetPatron vs baseline, search (warm, after a PostgreSQL restart with empty shared buffers, and after one with autoprewarm), circulation, anonymising sampled patrons (rolled back), GetPatron again against a baseline that writes one durable row per read, retention, memory over 5 minutes
+## bench-full: the consortium-scale runs on 1 000 000 patrons and 5 000 000 loans (seeding takes ~3 min the first time; the runs ~30 min, 13 of them the retention run at its default pace): GetPatron vs baseline, search (warm, after a PostgreSQL restart with empty shared buffers, and after one with autoprewarm), circulation, anonymising sampled patrons (rolled back), GetPatron again against a baseline that writes one durable row per read, retention, memory over 5 minutes
 bench-full: bench-tools
 	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 1000000 -phases getpatron,search,restart-empty,search,search,restart,search,circulation,anonymise,retention,memory \
 		-duration 20s -rounds 2 -c 1,16 -out $(BENCH_DIR)/results-1000000.json

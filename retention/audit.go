@@ -34,6 +34,7 @@ func (e *Engine) purgeAudit(ctx context.Context, r *Report, now time.Time, o Opt
 			return err
 		}
 		c := *cutoff
+		t := e.now()
 		var step *time.Time
 		if err := e.db.QueryRow(ctx, `SELECT (SELECT at FROM audit_log ORDER BY seq OFFSET $1 LIMIT 1)`, o.BatchSize).Scan(&step); err != nil {
 			return err
@@ -60,7 +61,7 @@ func (e *Engine) purgeAudit(ctx context.Context, r *Report, now time.Time, o Opt
 			r.AuditDeleted += n
 			return nil
 		}
-		if err := e.pause(ctx, o); err != nil {
+		if err := e.pause(ctx, o, e.now().Sub(t)); err != nil {
 			return err
 		}
 	}

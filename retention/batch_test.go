@@ -286,6 +286,46 @@ func TestPauseBetweenBatches(t *testing.T) {
 	}
 }
 
+// TestWorkShareLengthensPauses: with a work share, the pause after a
+// batch grows with the batch's time, so that the run works at most that
+// share of its time; never shorter than Pause, and a share of 1 leaves
+// Pause alone. Each reading of the fake clock is 10 ms after the last, so
+// every batch takes 10 ms.
+func TestWorkShareLengthensPauses(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		pause time.Duration
+		share float64
+		want  time.Duration
+	}{
+		{20 * time.Millisecond, 0.2, 40 * time.Millisecond},    // 10 ms working, 40 ms resting
+		{20 * time.Millisecond, 0.5, 20 * time.Millisecond},    // 10 ms would do; Pause is longer
+		{0, retention.DefaultWorkShare, 70 * time.Millisecond}, // the default
+		{20 * time.Millisecond, 1, 20 * time.Millisecond},      // no limit
+		{20 * time.Millisecond, 0, 20 * time.Millisecond},      // unset
+	}
+	for _, c := range cases {
+		w := newWorld(t)
+		generate(t, w, 1000)
+		var ticks atomic.Int64
+		w.eng.SetNow(func() time.Time { return time.Unix(0, 0).Add(time.Duration(ticks.Add(1)) * 10 * time.Millisecond) })
+		var waits []time.Duration
+		w.eng.SetSleep(func(_ context.Context, d time.Duration) error {
+			waits = append(waits, d)
+			return nil
+		})
+		w.run(retention.Options{BatchSize: 250, Pause: c.pause, WorkShare: c.share})
+		if len(waits) < 3 {
+			t.Fatalf("pause %s, share %v: %d pauses, want at least the 3 between loan batches", c.pause, c.share, len(waits))
+		}
+		for _, d := range waits {
+			if d != c.want {
+				t.Fatalf("pause %s, share %v: paused %s, want %s (all pauses: %v)", c.pause, c.share, d, c.want, waits)
+			}
+		}
+	}
+}
+
 // TestLoanWalkReadsOnlyDueLoans: the loans step reaches the due loans
 // through loans_retention_idx and stops at the latest cutoff, instead of
 // testing every loan in id order (an hourly run on 5 M loans read them all:

@@ -30,14 +30,24 @@ const lockKey int64 = 0x726574656e74
 // DefaultBatchSize bounds the rows one batch transaction touches.
 const DefaultBatchSize = 1000
 
-// DefaultPause is the wait between batches of the scheduled run and of
-// `patronfed retention run`. Flat out, a run over a large backlog keeps a
-// core busy and the desks' reads wait for it: on 1 M expired loans and 2
-// cores, GetPatron p99 during the run was 3.4× idle without a pause and
-// 2.1–2.4× with this one, the run taking 3.5–4 minutes instead of 2¼
-// (docs/performance.md, optimisation 22). An hourly run's backlog is a
-// few batches, so it costs those runs next to nothing.
+// DefaultPause is the least wait between batches of the scheduled run
+// and of `patronfed retention run`. Flat out, a run over a large backlog
+// keeps a core busy and the desks' reads wait for it: on 1 M expired
+// loans and 2 cores, GetPatron p99 during the run was 3.4× idle without a
+// pause and 2.1–2.4× with this one, the run taking 3.5–4 minutes instead
+// of 2¼ (docs/performance.md, optimisation 22). An hourly run's backlog is
+// a few batches, so it costs those runs next to nothing.
 const DefaultPause = 100 * time.Millisecond
+
+// DefaultWorkShare is the share of its time the scheduled run and
+// `patronfed retention run` spend working: after a batch that took t, the
+// pause is at least 7t. On 1 M expired loans and 2 cores it kept
+// GetPatron's p99 during the run at 1.36–1.76× idle against 1.63–2.02×
+// with the 100 ms pause alone, the run taking 12 minutes instead of 3
+// (docs/performance.md, round 7 and optimisation 26). An hourly run's
+// backlog is a few batches; to clear a large one fast, an operator runs
+// `patronfed retention run --work-share 1` in a quiet hour.
+const DefaultWorkShare = 0.125
 
 // Engine runs the retention steps.
 type Engine struct {
@@ -46,6 +56,8 @@ type Engine struct {
 	log   *slog.Logger
 	// sleep waits between batches (Options.Pause); tests replace it.
 	sleep func(context.Context, time.Duration) error
+	// now times batches for Options.WorkShare; tests replace it.
+	now func() time.Time
 }
 
 // New returns an engine; log may be nil.
@@ -56,7 +68,7 @@ func New(db *pgxpool.Pool, clk clock.Clock, log *slog.Logger) *Engine {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Engine{db: db, clock: clk, log: log, sleep: sleepCtx}
+	return &Engine{db: db, clock: clk, log: log, sleep: sleepCtx, now: time.Now}
 }
 
 // sleepCtx waits d, or until ctx ends.
@@ -71,12 +83,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// pause waits o.Pause after a committed batch that more batches follow.
-func (e *Engine) pause(ctx context.Context, o Options) error {
-	if o.Pause <= 0 {
+// pause waits after a committed batch that took took and that more
+// batches follow: o.Pause, or longer if o.WorkShare asks for it.
+func (e *Engine) pause(ctx context.Context, o Options, took time.Duration) error {
+	d := o.Pause
+	if s := o.WorkShare; s > 0 && s < 1 {
+		d = max(d, time.Duration(float64(took)*(1-s)/s))
+	}
+	if d <= 0 {
 		return nil
 	}
-	return e.sleep(ctx, o.Pause)
+	return e.sleep(ctx, d)
 }
 
 // Options shape one run.
@@ -89,10 +106,18 @@ type Options struct {
 	// BatchSize is the rows per transaction (default DefaultBatchSize);
 	// patron steps use a tenth of it, since each patron is many statements.
 	BatchSize int
-	// Pause is the wait after each committed batch that another follows
-	// (0 = none; the scheduler and the CLI use DefaultPause). It leaves the
-	// database to the requests served meanwhile.
+	// Pause is the least wait after each committed batch that another
+	// follows (0 = none; the scheduler and the CLI use DefaultPause). It
+	// leaves the database to the requests served meanwhile.
 	Pause time.Duration
+	// WorkShare, if between 0 and 1, lengthens each pause so that the run
+	// works at most this share of its time: after a batch that took t, the
+	// pause is at least t×(1−WorkShare)/WorkShare, as PostgreSQL's vacuum
+	// cost delay paces vacuum. Unlike a fixed pause it keeps the run's
+	// share the same where batches take longer (a slower disk, a colder
+	// cache, a busier host). 0 or 1 leaves the pause as it is (the
+	// scheduler and the CLI use DefaultWorkShare).
+	WorkShare float64
 	// Progress, if set, is called after every batch.
 	Progress func(Progress)
 }

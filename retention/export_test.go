@@ -9,6 +9,9 @@ import (
 // without waiting for them.
 func (e *Engine) SetSleep(f func(context.Context, time.Duration) error) { e.sleep = f }
 
+// SetNow replaces the time source that times batches for WorkShare.
+func (e *Engine) SetNow(f func() time.Time) { e.now = f }
+
 // LoansRowsSQL is the select of the loans step.
 var LoansRowsSQL, LoansStart = steps[0].rows, steps[0].start
 

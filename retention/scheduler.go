@@ -24,7 +24,7 @@ func Schedule(ctx context.Context, e *Engine, interval time.Duration, log *slog.
 			return
 		case <-t.C:
 		}
-		_, err := e.Run(ctx, Options{Pause: DefaultPause})
+		_, err := e.Run(ctx, Options{Pause: DefaultPause, WorkShare: DefaultWorkShare})
 		switch {
 		case err == nil, errors.Is(err, ErrBusy):
 		case ctx.Err() != nil:

@@ -163,11 +163,13 @@ func (e *Engine) runStep(ctx context.Context, st step, r *Report, libID *string,
 			return err
 		}
 		var res batchResult
+		t := e.now()
 		err := e.batch(ctx, o.DryRun, func(tx pgx.Tx) error {
 			var err error
 			res, err = rowBatch(ctx, tx, st, last, now, libID, size)
 			return err
 		})
+		took := e.now().Sub(t)
 		if err != nil {
 			return err
 		}
@@ -176,7 +178,7 @@ func (e *Engine) runStep(ctx context.Context, st step, r *Report, libID *string,
 			return nil
 		}
 		last = res.last
-		if err := e.pause(ctx, o); err != nil {
+		if err := e.pause(ctx, o, took); err != nil {
 			return err
 		}
 	}
@@ -200,11 +202,13 @@ func (e *Engine) runPatronStep(ctx context.Context, st step, r *Report, libID *s
 		}
 		chunk := ids[i:min(i+size, len(ids))]
 		var res batchResult
+		t := e.now()
 		err := e.batch(ctx, o.DryRun, func(tx pgx.Tx) error {
 			var err error
 			res, err = e.patronBatch(ctx, tx, st, chunk, now, libID)
 			return err
 		})
+		took := e.now().Sub(t)
 		if err != nil {
 			return err
 		}
@@ -212,7 +216,7 @@ func (e *Engine) runPatronStep(ctx context.Context, st step, r *Report, libID *s
 		if i+size >= len(ids) {
 			return nil
 		}
-		if err := e.pause(ctx, o); err != nil {
+		if err := e.pause(ctx, o, took); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,7 +80,7 @@ func (r *ghzResult) cut() int64 {
 	return n
 }
 
-func (g ghzRun) run(ctx context.Context, bin string) (*ghzResult, error) {
+func (g ghzRun) args() []string {
 	args := []string{"--insecure", "--call", g.Call, "-c", strconv.Itoa(g.Concurrency),
 		"-z", g.Duration.String(), "-O", "json", "--count-errors"}
 	if g.Connections > 0 {
@@ -95,24 +96,68 @@ func (g ghzRun) run(ctx context.Context, bin string) (*ghzResult, error) {
 		args = append(args, "--rps", strconv.Itoa(g.RPS))
 	}
 	// ghz stops at -z; a big -n keeps it from stopping earlier.
-	args = append(args, "-n", "100000000", g.Target)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	return append(args, "-n", "100000000", g.Target)
+}
+
+func (g ghzRun) run(ctx context.Context, bin string) (*ghzResult, error) {
+	cmd := exec.CommandContext(ctx, bin, g.args()...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("ghz: %w", err)
 	}
+	return g.result(out, cmd.ProcessState)
+}
+
+func (g ghzRun) result(out []byte, st *os.ProcessState) (*ghzResult, error) {
 	var r ghzResult
 	if err := json.Unmarshal(out, &r); err != nil {
 		return nil, fmt.Errorf("ghz output: %w", err)
 	}
-	if st := cmd.ProcessState; st != nil {
+	if st != nil {
 		r.CPU = st.UserTime() + st.SystemTime()
 	}
 	if !g.Details {
 		r.Details = nil
 	}
 	return &r, nil
+}
+
+// ghzProc is a ghz process running in the background until stopped.
+type ghzProc struct {
+	g   ghzRun
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+// start starts g; stop ends it early and returns its report.
+func (g ghzRun) start(ctx context.Context, bin string) (*ghzProc, error) {
+	p := &ghzProc{g: g}
+	p.cmd = exec.CommandContext(ctx, bin, g.args()...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("ghz: %w", err)
+	}
+	return p, nil
+}
+
+// stop interrupts ghz, which then stops its workers and writes its report.
+func (p *ghzProc) stop() (*ghzResult, error) {
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		return nil, fmt.Errorf("ghz: %w", err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("ghz: %w", err)
+	}
+	return p.g.result(p.out.Bytes(), p.cmd.ProcessState)
+}
+
+// kill ends ghz if it still runs (after an error).
+func (p *ghzProc) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
 }
 
 // latencies summarises raw latencies.

@@ -61,6 +61,7 @@ type flags struct {
 	retentionPrewarm      bool
 	retentionNice         int
 	waitSample            time.Duration
+	retentionGhz          string
 	serveArgs, serveEnv   string
 	pprof                 bool
 	baselineWrite         bool
@@ -105,6 +106,7 @@ func main() {
 	flag.DurationVar(&f.memDuration, "mem-duration", 5*time.Minute, "length of the memory run")
 	flag.StringVar(&f.retentionArgs, "retention-args", "", "extra flags for patronfed retention run (space separated), e.g. --pause 0")
 	flag.IntVar(&f.retentionNice, "retention-nice", 0, "renice the PostgreSQL backends of the retention run to this value at each 10 s window (a diagnostic of CPU scheduling; needs root; 0 = leave them)")
+	flag.StringVar(&f.retentionGhz, "retention-ghz", "one", "how the retention phase reads: one ghz process through the idle window and the run, its requests split into windows by their start (one), or a ghz process per 10 s window (windows, rounds 1-7: each process's first second is slower)")
 	flag.DurationVar(&f.waitSample, "wait-sample", 0, "sample pg_stat_activity at this interval during the retention phase's windows and report what the server's and the run's backends wait for (a diagnostic: one catalogue query per interval; 0 = off)")
 	flag.BoolVar(&f.retentionPrewarm, "retention-prewarm", false, "load the clone's loans, items and their indexes into shared buffers before the retention phase's idle window (a diagnostic)")
 	flag.DurationVar(&f.retentionIdle, "retention-idle", time.Minute, "length of the idle GetPatron window before the retention run")
@@ -116,6 +118,9 @@ func main() {
 	flag.BoolVar(&f.baselineWrite, "baseline-write", false, "the baseline also writes one durable row per read (bench/baseline -durable-write)")
 	flag.BoolVar(&f.pprof, "pprof", false, "build the server with -tags pprof and save a CPU profile of its first window at each concurrency in -dir")
 	flag.Parse()
+	if f.retentionGhz != "one" && f.retentionGhz != "windows" {
+		log.Fatalf("-retention-ghz %q: one or windows", f.retentionGhz)
+	}
 	for _, s := range strings.Split(conc, ",") {
 		var n int
 		fmt.Sscan(s, &n)

@@ -23,11 +23,11 @@ type retentionResult struct {
 	// IdleSettledP99 and DuringSettledP99 leave out the first second of
 	// each ghz process (windowLatencies).
 	IdleSettledP99, DuringSettledP99 time.Duration
-	IdleProbe            string // what the machine and server did in the idle window
-	Errors               int64
-	ErrorMessages        map[string]int64 // ghz's messages of the counted errors
-	RPS                  int
-	Output               string
+	IdleProbe                        string // what the machine and server did in the idle window
+	Errors                           int64
+	ErrorMessages                    map[string]int64 // ghz's messages of the counted errors
+	RPS                              int
+	Output                           string
 	// Windows is each 10 s window during the run: its p99 and the run's
 	// progress line at its end, to tell which step a tail comes from.
 	Windows []string
@@ -109,7 +109,7 @@ func (h *harness) retention() error {
 				res.ErrorMessages[msg] += n
 			}
 		}
-		return splitWindow(r), r.errors(), nil
+		return splitWindow(r, time.Time{}, time.Time{}), r.errors(), nil
 	}
 	// The clone starts cold in shared buffers (its pages are new buffers
 	// to PostgreSQL), so warm it longer than other phases before the idle
@@ -117,26 +117,60 @@ func (h *harness) retention() error {
 	if _, _, err := window(max(h.f.warmup, 20*time.Second)); err != nil {
 		return err
 	}
-	h.statementTails(url, 0) // resets
-	p0, w0, ws := h.probe(0), h.walSample(url), h.waitSampler(url)
-	// Idle is measured as the run is: in 10 s ghz processes back to back,
-	// so that both sides have as many process starts (each start's first
-	// requests are slower: see windowLatencies).
-	var idle windowLatencies
-	for range max(1, int(h.f.retentionIdle/retentionWindow)) {
-		l, errs, err := window(retentionWindow)
-		if err != nil {
+	// One ghz process reads through the idle window and the run
+	// (-retention-ghz one, the default), its requests assigned to windows
+	// by their start; or one process per 10 s window (windows, rounds 1-7).
+	var long *ghzProc
+	if h.f.retentionGhz == "one" {
+		g.Duration = time.Hour
+		if long, err = g.start(h.ctx, h.f.ghz); err != nil {
 			return err
 		}
-		idle.add(l)
-		res.Errors += errs
+		defer long.kill()
+		time.Sleep(2 * time.Second) // past the process's start
 	}
-	res.IdleProbe = h.probe(0).describe(p0) + "; " + h.walSample(url).describe(w0) + "; " + ws.finish() + h.statementTails(url, 4) +
-		"; " + idle.starts()
-	res.IdleN, res.IdleP50, res.IdleP99 = len(idle.all), idle.all.pct(50), idle.all.pct(99)
-	res.IdleSettledP99 = idle.settled.pct(99)
+	type span struct {
+		from, to time.Time
+		lat      windowLatencies
+		note     string
+	}
+	// measure reads for d, or until stop says the run has ended (one
+	// process only: a window process runs its whole length).
+	measure := func(d time.Duration, stop <-chan struct{}) (span, error) {
+		sp := span{from: time.Now()}
+		if long == nil {
+			l, errs, err := window(d)
+			res.Errors += errs
+			sp.lat, sp.to = l, time.Now()
+			return sp, err
+		}
+		select {
+		case <-time.After(d):
+		case <-stop:
+		}
+		sp.to = time.Now()
+		return sp, nil
+	}
+	h.statementTails(url, 0) // resets
+	p0, w0, ws := h.probe(0), h.walSample(url), h.waitSampler(url)
+	var idleSpans []span
+	if long != nil {
+		sp, _ := measure(h.f.retentionIdle, nil)
+		idleSpans = append(idleSpans, sp)
+	} else {
+		// Idle is measured as the run is: in 10 s ghz processes back to
+		// back, so that both sides have as many process starts.
+		for range max(1, int(h.f.retentionIdle/retentionWindow)) {
+			sp, err := measure(retentionWindow, nil)
+			if err != nil {
+				return err
+			}
+			idleSpans = append(idleSpans, sp)
+		}
+	}
+	res.IdleProbe = h.probe(0).describe(p0) + "; " + h.walSample(url).describe(w0) + "; " + ws.finish() + h.statementTails(url, 4)
 
-	// The retention run, with ghz windows back to back until it ends.
+	// The retention run, measured in 10 s windows until it ends.
 	out, err := os.Create(filepath.Join(h.f.dir, "retention.log"))
 	if err != nil {
 		return err
@@ -149,28 +183,26 @@ func (h *harness) retention() error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	var end time.Time
-	go func() { err := cmd.Wait(); end = time.Now(); done <- err }()
-	var during windowLatencies
+	ended := make(chan struct{})
 	var runErr error
+	var end time.Time
+	go func() { runErr = cmd.Wait(); end = time.Now(); close(ended) }()
+	var spans []span
 	for finished := false; !finished; {
 		if h.f.retentionNice != 0 {
 			h.reniceRetention(url, h.f.retentionNice)
 		}
 		p0, w0, ws := h.probe(cmd.Process.Pid), h.walSample(url), h.waitSampler(url)
-		l, errs, err := window(retentionWindow)
+		sp, err := measure(retentionWindow, ended)
 		if err != nil {
 			return err
 		}
-		during.add(l)
-		res.Errors += errs
 		b, _ := os.ReadFile(out.Name())
-		res.Windows = append(res.Windows, fmt.Sprintf("%s; %s (%s)", ms(l.all.pct(99)),
-			h.probe(cmd.Process.Pid).describe(p0)+"; "+h.walSample(url).describe(w0)+"; "+ws.finish()+h.statementTails(url, 4)+"; "+l.starts(),
-			strings.TrimSpace(tail(string(b), 1))))
+		sp.note = fmt.Sprintf("%s (%s)", h.probe(cmd.Process.Pid).describe(p0)+"; "+h.walSample(url).describe(w0)+"; "+ws.finish()+h.statementTails(url, 4),
+			strings.TrimSpace(tail(string(b), 1)))
+		spans = append(spans, sp)
 		select {
-		case runErr = <-done:
+		case <-ended:
 			finished = true
 		default:
 		}
@@ -182,15 +214,46 @@ func (h *harness) retention() error {
 	if runErr != nil {
 		return fmt.Errorf("retention run: %w (see %s)", runErr, out.Name())
 	}
-	res.RunTime = end.Sub(t)
+	if long != nil {
+		r, err := long.stop()
+		if err != nil {
+			return err
+		}
+		res.Errors += r.errors()
+		if r.errors() > 0 {
+			if res.ErrorMessages == nil {
+				res.ErrorMessages = map[string]int64{}
+			}
+			for msg, n := range r.Errors {
+				res.ErrorMessages[msg] += n
+			}
+		}
+		for _, sps := range [][]span{idleSpans, spans} {
+			for i := range sps {
+				sps[i].lat = splitWindow(r, sps[i].from, sps[i].to)
+			}
+		}
+	}
+	var idle, during windowLatencies
+	for _, sp := range idleSpans {
+		idle.add(sp.lat)
+	}
+	res.IdleProbe += "; " + idle.starts()
+	for _, sp := range spans {
+		during.add(sp.lat)
+		res.Windows = append(res.Windows, fmt.Sprintf("%s; %s; %s", ms(sp.lat.all.pct(99)), sp.note, sp.lat.starts()))
+	}
+	res.IdleN, res.IdleP50, res.IdleP99 = len(idle.all), idle.all.pct(50), idle.all.pct(99)
+	res.IdleSettledP99 = idle.settled.pct(99)
 	res.DuringN, res.DuringP50, res.DuringP99 = len(during.all), during.all.pct(50), during.all.pct(99)
 	res.DuringSettledP99 = during.settled.pct(99)
+	res.RunTime = end.Sub(t)
 	res.ExpiredAfter = expired()
 	b, _ := os.ReadFile(out.Name())
 	res.Output = string(b)
 	h.results["retention"] = res
-	fmt.Fprintf(h.md, "## Retention run over the expired loan history\n\n`patronfed retention run %s` (separate process) on a clone of the seeded database (clone: %s), while ghz reads patrons at %d req/s (c=16); the same rate measured idle just before.\n\n",
-		h.f.retentionArgs, res.CloneTime.Round(time.Second), res.RPS)
+	fmt.Fprintf(h.md, "## Retention run over the expired loan history\n\n`patronfed retention run %s` (separate process) on a clone of the seeded database (clone: %s), while ghz reads patrons at %d req/s (c=16); the same rate measured idle just before (ghz: %s).\n\n",
+		h.f.retentionArgs, res.CloneTime.Round(time.Second), res.RPS, map[bool]string{true: "one process through both", false: "a process per 10 s window"}[long != nil])
 	fmt.Fprintf(h.md, "| expired loans before | after | run time | GetPatron p50 idle | p99 idle | p50 during | p99 during | p99 ratio | requests idle/during | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(h.md, "| %d | %d | %s | %s | %s | %s | %s | %.2f× | %d/%d | %d |\n\n", res.ExpiredBefore, res.ExpiredAfter,
 		res.RunTime.Round(100*time.Millisecond), ms(res.IdleP50), ms(res.IdleP99), ms(res.DuringP50), ms(res.DuringP99),
@@ -198,8 +261,10 @@ func (h *harness) retention() error {
 	if res.Errors > 0 {
 		fmt.Fprintf(h.md, "errors reported by ghz: %v\n\n", res.ErrorMessages)
 	}
-	fmt.Fprintf(h.md, "Leaving out the first second of every 10 s ghz process: p99 idle %s, during %s, ratio %.2f×.\n\n",
-		ms(res.IdleSettledP99), ms(res.DuringSettledP99), ratio(res.DuringSettledP99, res.IdleSettledP99))
+	if long == nil {
+		fmt.Fprintf(h.md, "Leaving out the first second of every 10 s ghz process: p99 idle %s, during %s, ratio %.2f×.\n\n",
+			ms(res.IdleSettledP99), ms(res.DuringSettledP99), ratio(res.DuringSettledP99, res.IdleSettledP99))
+	}
 	fmt.Fprintf(h.md, "Idle window: %s.\n\n", res.IdleProbe)
 	fmt.Fprintf(h.md, "GetPatron p99 (ghz) per 10 s window during the run; what the machine, the server and the disks did in it; the run's progress at its end:\n\n")
 	for _, w := range res.Windows {
@@ -261,7 +326,9 @@ type windowLatencies struct {
 	settledN, settledSlow int
 }
 
-func splitWindow(r *ghzResult) windowLatencies {
+// splitWindow is the requests of r that started in [from, to), or all of
+// them if from is zero; "first" is the process's first second.
+func splitWindow(r *ghzResult, from, to time.Time) windowLatencies {
 	var w windowLatencies
 	var start time.Time
 	for _, x := range r.Details {
@@ -270,7 +337,7 @@ func splitWindow(r *ghzResult) windowLatencies {
 		}
 	}
 	for _, x := range r.Details {
-		if x.Status != "OK" {
+		if x.Status != "OK" || !from.IsZero() && (x.Timestamp.Before(from) || !x.Timestamp.Before(to)) {
 			continue
 		}
 		d := time.Duration(x.Latency)
@@ -305,6 +372,9 @@ func (w windowLatencies) starts() string {
 			return 0
 		}
 		return 100 * float64(n) / float64(of)
+	}
+	if w.firstN == 0 {
+		return fmt.Sprintf("over 20 ms: %.1f %% of %d requests", pct(w.settledSlow, w.settledN), w.settledN)
 	}
 	return fmt.Sprintf("over 20 ms: %.1f %% of %d requests in the first second of a ghz process, %.1f %% of %d after it (p99 %s)",
 		pct(w.firstSlow, w.firstN), w.firstN, pct(w.settledSlow, w.settledN), w.settledN, ms(w.settled.pct(99)))

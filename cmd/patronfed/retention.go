@@ -49,7 +49,8 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 	dry := fs.Bool("dry-run", false, "report what would be done; change nothing")
 	library := fs.String("library", "", "only this library (code, e.g. BRNO); the shared audit log is then left alone")
 	batch := fs.Int("batch-size", retention.DefaultBatchSize, "rows per transaction")
-	pause := fs.Duration("pause", retention.DefaultPause, "wait between batches, leaving the database to the desks meanwhile (0 = run flat out, e.g. in a maintenance window)")
+	pause := fs.Duration("pause", retention.DefaultPause, "least wait between batches, leaving the database to the desks meanwhile (0 = none)")
+	share := fs.Float64("work-share", retention.DefaultWorkShare, "most of its time the run spends working: after a batch that took t, it waits t×(1-share)/share if that is longer than --pause (1 = no limit; with --pause 0 the run goes flat out, e.g. in a maintenance window)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), retentionUsage)
 		fs.PrintDefaults()
@@ -59,6 +60,9 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if *pause < 0 {
 		return fmt.Errorf("--pause %s: must not be negative (0 runs without pauses)", *pause)
+	}
+	if !(*share > 0 && *share <= 1) {
+		return fmt.Errorf("--work-share %v: must be more than 0 and at most 1 (1 = no limit)", *share)
 	}
 	url, err := db.URL()
 	if err != nil {
@@ -86,7 +90,7 @@ func retentionCmd(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "dry run: every batch is rolled back")
 	}
 	r, err := retention.New(pool, retentionClock, nil).Run(ctx, retention.Options{
-		DryRun: *dry, LibraryCode: *library, BatchSize: *batch, Pause: *pause, Progress: progress,
+		DryRun: *dry, LibraryCode: *library, BatchSize: *batch, Pause: *pause, WorkShare: *share, Progress: progress,
 	})
 	if errors.Is(err, retention.ErrBusy) {
 		return errors.New("another retention run is in progress (a server's schedule or another command); try later")

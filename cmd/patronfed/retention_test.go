@@ -59,4 +59,10 @@ func TestRetentionCLI(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "must not be negative") {
 		t.Errorf("a negative pause: %v, want an error saying it must not be negative", err)
 	}
+	for _, share := range []string{"0", "1.5", "-0.1", "NaN"} {
+		err := realMain(context.Background(), []string{"retention", "run", "--database-url", s.DBURL, "--work-share", share}, &buf)
+		if err == nil || !strings.Contains(err.Error(), "more than 0 and at most 1") {
+			t.Errorf("--work-share %s: %v, want an error giving the range", share, err)
+		}
+	}
 }
