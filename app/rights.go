@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/patronfed/patronfed/access"
@@ -28,7 +29,8 @@ func (w *wiring) rightsServices(ctx context.Context) ([]server.Service, []string
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			retention.Schedule(sctx, retention.New(w.pool, clk, w.logger()), every, w.logger())
+			o := retention.Options{Pause: retention.DefaultPause, WorkShare: cmp.Or(w.deps.Config.RetentionWorkShare, retention.DefaultWorkShare)}
+			retention.Schedule(sctx, retention.New(w.pool, clk, w.logger()), every, o, w.logger())
 		}()
 		w.closers = append(w.closers, func() { stop(); <-done })
 	}

@@ -65,6 +65,10 @@ type Config struct {
 	// RetentionInterval is how often the server runs retention (one
 	// replica at a time); 0 disables the schedule.
 	RetentionInterval time.Duration
+	// RetentionWorkShare is the most of its time a scheduled retention run
+	// spends working (retention.Options.WorkShare); 1 leaves only the
+	// fixed pause between batches, 0 is retention.DefaultWorkShare.
+	RetentionWorkShare float64
 
 	// GRPCStreamWorkers is the number of long-lived goroutines serving gRPC
 	// calls; 0 starts a goroutine per call.
@@ -106,6 +110,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.boolean(fs, &c.AllowDBPlaintext, "allow-db-plaintext", "PATRONFED_DB_ALLOW_PLAINTEXT", false, "connect to a PostgreSQL host other than loopback or a Unix socket without requiring TLS (without this, DATABASE_URL must then say sslmode=require, verify-ca or verify-full)")
 	c.boolean(fs, &c.AllowPlaintext, "allow-plaintext", "PATRONFED_ALLOW_PLAINTEXT", false, "serve gRPC and REST without TLS on addresses other than loopback, because a proxy, ingress or service mesh terminates TLS in front (without TLS and without this, only loopback addresses are served)")
 	c.duration(fs, &c.RetentionInterval, "retention-interval", "PATRONFED_RETENTION_INTERVAL", time.Hour, "how often to run retention (privacy-rules §3); 0 disables it")
+	c.fraction(fs, &c.RetentionWorkShare, "retention-work-share", "PATRONFED_RETENTION_WORK_SHARE", 0.125, "most of its time a scheduled retention run spends working: after a batch that took t it rests t×(1-share)/share, at least 100 ms (0.125 keeps the desks' reads quick during a large backlog; 1 = only the 100 ms rest; 0 = the default)")
 	c.integer(fs, &c.GRPCStreamWorkers, "grpc-stream-workers", "PATRONFED_GRPC_STREAM_WORKERS", 64, "long-lived goroutines serving gRPC calls (their stacks stay grown); calls beyond them get their own goroutine; 0 = a goroutine per call")
 	c.duration(fs, &c.PrincipalCacheTTL, "principal-cache-ttl", "PATRONFED_PRINCIPAL_CACHE_TTL", time.Minute, "longest a caller's account row is cached; changes invalidate it at once through LISTEN/NOTIFY; 0 reads it on every call")
 	str(fs, &c.SearchPlan, "search-plan", "PATRONFED_SEARCH_PLAN", "auto", "how name searches apply consents and loans: auto (chosen per library from its counts), probe or hashed; the results are the same, only the speed differs")
@@ -141,6 +146,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionInterval < 0 {
 		errs = append(errs, errors.New("retention interval must not be negative (0 disables it)"))
+	}
+	if !(c.RetentionWorkShare >= 0 && c.RetentionWorkShare <= 1) {
+		errs = append(errs, fmt.Errorf("PATRONFED_RETENTION_WORK_SHARE %v: must be between 0 and 1 (1 = no limit, 0 = the default)", c.RetentionWorkShare))
 	}
 	if c.GRPCStreamWorkers < 0 || c.GRPCStreamWorkers > 4096 {
 		errs = append(errs, errors.New("gRPC stream workers must be between 0 and 4096"))
@@ -234,6 +242,17 @@ func (c *Config) integer(fs *flag.FlagSet, p *int, name, env string, def int, us
 		def = n
 	}
 	fs.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (c *Config) fraction(fs *flag.FlagSet, p *float64, name, env string, def float64, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q is not a number such as 0.25", env, v))
+		}
+		def = f
+	}
+	fs.Float64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 func (c *Config) duration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {

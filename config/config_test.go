@@ -175,3 +175,33 @@ func TestApplyGCPercent(t *testing.T) {
 		t.Errorf("with GOGC=150: %d", got)
 	}
 }
+
+// The scheduled retention run's work share: 0.125 unless set, any share
+// in (0, 1] accepted, anything else refused by name.
+func TestRetentionWorkShare(t *testing.T) {
+	var c Config
+	c.Register(flag.NewFlagSet("t", flag.ContinueOnError))
+	if c.RetentionWorkShare != 0.125 {
+		t.Fatalf("default work share %v, want 0.125 (retention.DefaultWorkShare)", c.RetentionWorkShare)
+	}
+	for _, v := range []string{"0.25", "1"} {
+		t.Setenv("PATRONFED_RETENTION_WORK_SHARE", v)
+		var r Config
+		r.Register(flag.NewFlagSet("t", flag.ContinueOnError))
+		c := valid()
+		c.RetentionWorkShare, c.envErrs = r.RetentionWorkShare, r.envErrs
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	for _, v := range []string{"1.5", "-0.1", "NaN", "a quarter"} {
+		t.Setenv("PATRONFED_RETENTION_WORK_SHARE", v)
+		var r Config
+		r.Register(flag.NewFlagSet("t", flag.ContinueOnError))
+		c := valid()
+		c.RetentionWorkShare, c.envErrs = r.RetentionWorkShare, r.envErrs
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "PATRONFED_RETENTION_WORK_SHARE") {
+			t.Errorf("%s: %v, want an error naming PATRONFED_RETENTION_WORK_SHARE", v, err)
+		}
+	}
+}

@@ -11,8 +11,10 @@ import (
 // one interval after it starts (so that a short-lived `patronfed dev`
 // leaves its demo data alone). A run another replica holds the lock for is
 // skipped quietly; a failed run is logged (without personal data) and
-// tried again at the next tick. Schedule returns when ctx ends.
-func Schedule(ctx context.Context, e *Engine, interval time.Duration, log *slog.Logger) {
+// tried again at the next tick. Each run is shaped by o (the server gives
+// DefaultPause and its configured work share). Schedule returns when ctx
+// ends.
+func Schedule(ctx context.Context, e *Engine, interval time.Duration, o Options, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -24,7 +26,7 @@ func Schedule(ctx context.Context, e *Engine, interval time.Duration, log *slog.
 			return
 		case <-t.C:
 		}
-		_, err := e.Run(ctx, Options{Pause: DefaultPause, WorkShare: DefaultWorkShare})
+		_, err := e.Run(ctx, o)
 		switch {
 		case err == nil, errors.Is(err, ErrBusy):
 		case ctx.Err() != nil:
