@@ -101,14 +101,7 @@ func (h *harness) retention() error {
 		if err != nil {
 			return windowLatencies{}, 0, err
 		}
-		if r.errors() > 0 {
-			if res.ErrorMessages == nil {
-				res.ErrorMessages = map[string]int64{}
-			}
-			for msg, n := range r.Errors {
-				res.ErrorMessages[msg] += n
-			}
-		}
+		res.noteErrors(r)
 		return splitWindow(r, time.Time{}, time.Time{}), r.errors(), nil
 	}
 	// The clone starts cold in shared buffers (its pages are new buffers
@@ -220,14 +213,7 @@ func (h *harness) retention() error {
 			return err
 		}
 		res.Errors += r.errors()
-		if r.errors() > 0 {
-			if res.ErrorMessages == nil {
-				res.ErrorMessages = map[string]int64{}
-			}
-			for msg, n := range r.Errors {
-				res.ErrorMessages[msg] += n
-			}
-		}
+		res.noteErrors(r)
 		for _, sps := range [][]span{idleSpans, spans} {
 			for i := range sps {
 				sps[i].lat = splitWindow(r, sps[i].from, sps[i].to)
@@ -272,6 +258,19 @@ func (h *harness) retention() error {
 	}
 	fmt.Fprintf(h.md, "\nretention output (tail):\n\n```\n%s```\n\n", tail(res.Output, 25))
 	return nil
+}
+
+// noteErrors keeps the messages of the errors r counts.
+func (res *retentionResult) noteErrors(r *ghzResult) {
+	if r.errors() == 0 {
+		return
+	}
+	if res.ErrorMessages == nil {
+		res.ErrorMessages = map[string]int64{}
+	}
+	for msg, n := range r.Errors {
+		res.ErrorMessages[msg] += n
+	}
 }
 
 func tail(s string, n int) string {
