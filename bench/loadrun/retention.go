@@ -320,9 +320,9 @@ const retentionWindow = 10 * time.Second
 // requests are slower than the rest, and with one process per 10 s window
 // that start is a tenth of the run.
 type windowLatencies struct {
-	all, settled          latencies
-	firstN, firstSlow     int
-	settledN, settledSlow int
+	all, settled      latencies
+	firstN, firstSlow int
+	settledSlow       int
 }
 
 // splitWindow is the requests of r that started in [from, to), or all of
@@ -350,7 +350,6 @@ func splitWindow(r *ghzResult, from, to time.Time) windowLatencies {
 			continue
 		}
 		w.settled = append(w.settled, d)
-		w.settledN++
 		if d > 20*time.Millisecond {
 			w.settledSlow++
 		}
@@ -361,7 +360,7 @@ func splitWindow(r *ghzResult, from, to time.Time) windowLatencies {
 func (w *windowLatencies) add(o windowLatencies) {
 	w.all, w.settled = append(w.all, o.all...), append(w.settled, o.settled...)
 	w.firstN, w.firstSlow = w.firstN+o.firstN, w.firstSlow+o.firstSlow
-	w.settledN, w.settledSlow = w.settledN+o.settledN, w.settledSlow+o.settledSlow
+	w.settledSlow += o.settledSlow
 }
 
 // starts says how the first second of the windows compares with the rest.
@@ -373,8 +372,8 @@ func (w windowLatencies) starts() string {
 		return 100 * float64(n) / float64(of)
 	}
 	if w.firstN == 0 {
-		return fmt.Sprintf("over 20 ms: %.1f %% of %d requests", pct(w.settledSlow, w.settledN), w.settledN)
+		return fmt.Sprintf("over 20 ms: %.1f %% of %d requests", pct(w.settledSlow, len(w.settled)), len(w.settled))
 	}
 	return fmt.Sprintf("over 20 ms: %.1f %% of %d requests in the first second of a ghz process, %.1f %% of %d after it (p99 %s)",
-		pct(w.firstSlow, w.firstN), w.firstN, pct(w.settledSlow, w.settledN), w.settledN, ms(w.settled.pct(99)))
+		pct(w.firstSlow, w.firstN), w.firstN, pct(w.settledSlow, len(w.settled)), len(w.settled), ms(w.settled.pct(99)))
 }
