@@ -336,8 +336,8 @@ func (h *harness) prepareDB(name string) error {
 		return err
 	}
 	h.results["seed"] = res
-	h.logf("seeded in %s: %d patrons, %d loans (%d active, %d past retention)", res.Duration.Round(time.Second),
-		res.Patrons, res.Loans, res.ActiveLoans, res.ExpiredLoans)
+	h.logf("seeded in %s: %d patrons, %d loans (%d active, %d past retention), %d audit entries", res.Duration.Round(time.Second),
+		res.Patrons, res.Loans, res.ActiveLoans, res.ExpiredLoans, res.AuditEntries)
 	return nil
 }
 

@@ -42,7 +42,7 @@ import (
 
 // Version changes whenever the generator produces different data for the
 // same options (the load harness keeps one database per version).
-const Version = 3
+const Version = 4
 
 // Options shape a consortium.
 type Options struct {
@@ -72,6 +72,10 @@ type Options struct {
 	HashParams auth.Params
 	// Password of every generated staff account; PIN of every patron.
 	Password, PIN string
+	// AuditRows is the number of audit log entries: desks' reads of
+	// patrons over the last AuditDays days (default Patrons; negative:
+	// none).
+	AuditRows int
 }
 
 func (o *Options) defaults() {
@@ -113,6 +117,9 @@ func (o *Options) defaults() {
 	if o.PIN == "" {
 		o.PIN = "1234"
 	}
+	if o.AuditRows == 0 {
+		o.AuditRows = o.Patrons
+	}
 }
 
 // Library is one generated member library.
@@ -129,6 +136,7 @@ type Result struct {
 	Patrons, Cards, Identifiers           int64
 	Consents, ConsentEvents, Items, Loans int64
 	ActiveLoans, ExpiredLoans             int64
+	AuditEntries                          int64
 	Duration                              time.Duration
 }
 
@@ -232,8 +240,14 @@ func Run(ctx context.Context, db *pgxpool.Pool, kr *pii.Keyring, o Options) (*Re
 	if err := rebuildIndexes(ctx, db, idx, o.Progress); err != nil {
 		return nil, err
 	}
+	if o.AuditRows > 0 {
+		p.phase(fmt.Sprintf("audit log (%s entries)", human(int64(o.AuditRows))))
+		if res.AuditEntries, err = g.auditHistory(ctx, db, o.AuditRows); err != nil {
+			return nil, err
+		}
+	}
 	p.phase("vacuum analyze")
-	for _, t := range append(loadTables, "libraries", "accounts", "library_settings") {
+	for _, t := range append(loadTables, "libraries", "accounts", "library_settings", "audit_log") {
 		if _, err := db.Exec(ctx, "VACUUM (ANALYZE) "+pgx.Identifier{t}.Sanitize()); err != nil {
 			return nil, fmt.Errorf("seed: vacuum %s: %w", t, err)
 		}

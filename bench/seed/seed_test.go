@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/patronfed/patronfed/audit"
 	"github.com/patronfed/patronfed/auth"
 	"github.com/patronfed/patronfed/bench/seed"
 	"github.com/patronfed/patronfed/pgtest"
@@ -58,5 +61,46 @@ func TestRun(t *testing.T) {
 	}
 	if outOfOrder != 0 {
 		t.Errorf("%d loans lie before one written earlier than they were", outOfOrder)
+	}
+	checkAuditLog(t, pool, res, now)
+}
+
+// checkAuditLog: the generated audit log is as many entries as reported
+// (the default: one per patron), one hash chain that verifies, in time
+// order over the last AuditDays days, each entry a staff read whose
+// decision the built-in policy made (allowed home and consented reads,
+// some denials).
+func checkAuditLog(t *testing.T, pool *pgxpool.Pool, res *seed.Result, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if res.AuditEntries != 3000 {
+		t.Errorf("audit entries %d, want one per patron (3000)", res.AuditEntries)
+	}
+	v, err := audit.Verify(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.OK || v.Checked != res.AuditEntries {
+		t.Errorf("audit chain: %+v, want OK over %d rows", v, res.AuditEntries)
+	}
+	var first, last time.Time
+	var outOfOrder, allowed, denied, crossLibrary int64
+	if err := pool.QueryRow(ctx, `SELECT min(at), max(at),
+		       count(*) FILTER (WHERE at < prev),
+		       count(*) FILTER (WHERE allowed), count(*) FILTER (WHERE NOT allowed),
+		       count(*) FILTER (WHERE allowed AND input->'resource'->>'home_library_id' <> actor_library_id::text)
+		FROM (SELECT *, lag(at) OVER (ORDER BY seq) AS prev FROM audit_log) a
+		WHERE actor_kind = 'staff' AND action = 'patron.read'`).Scan(&first, &last, &outOfOrder, &allowed, &denied, &crossLibrary); err != nil {
+		t.Fatal(err)
+	}
+	if first.Before(now.Add(-seed.AuditDays*24*time.Hour)) || !last.Before(now) {
+		t.Errorf("audit entries from %s to %s, want within the %d days before %s", first, last, seed.AuditDays, now)
+	}
+	if outOfOrder != 0 {
+		t.Errorf("%d audit entries earlier than the one before them", outOfOrder)
+	}
+	if allowed+denied != res.AuditEntries || denied == 0 || crossLibrary == 0 || denied > allowed/10 {
+		t.Errorf("staff reads: %d allowed (%d of another library's patron), %d denied, of %d entries",
+			allowed, crossLibrary, denied, res.AuditEntries)
 	}
 }

@@ -41,6 +41,7 @@ func seedCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs.Float64Var(&o.ActiveShare, "active-share", 0.04, "share of loans still active")
 	fs.Float64Var(&o.ExpiredShare, "expired-share", 0.21, "share of returned loans past the 12-month history retention")
 	fs.Float64Var(&o.ConsentShare, "consent-share", 0.25, "share of patrons sharing their record with other libraries")
+	fs.IntVar(&o.AuditRows, "audit-rows", 0, fmt.Sprintf("audit log entries: desks' reads of patrons over the last %d days (default: one per patron; negative: none)", seed.AuditDays))
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed: the same seed gives the same consortium")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
@@ -96,9 +97,9 @@ func seedCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "seeded in %s: %d patrons, %d cards, %d identifiers, %d consents (%d events), %d items, %d loans (%d active, %d past retention)\n",
+	fmt.Fprintf(out, "seeded in %s: %d patrons, %d cards, %d identifiers, %d consents (%d events), %d items, %d loans (%d active, %d past retention), %d audit entries\n",
 		res.Duration.Round(time.Second), res.Patrons, res.Cards, res.Identifiers, res.Consents, res.ConsentEvents,
-		res.Items, res.Loans, res.ActiveLoans, res.ExpiredLoans)
+		res.Items, res.Loans, res.ActiveLoans, res.ExpiredLoans, res.AuditEntries)
 	fmt.Fprintf(out, "staff: lib01.circ lib01.reg lib01.manager ... lib%02d.*, password %q; patrons' PIN %q\n", len(res.Libraries), demo.Password, demo.PIN)
 	return nil
 }
