@@ -215,6 +215,10 @@ type CheckInResult struct {
 	// Reserved: another patron is waiting for the item (an item hold, or
 	// the title hold this check-in captured the copy for).
 	Reserved bool
+	// PickupLibraryID is where that patron collects it (set when
+	// Reserved). When it is not the library checking in, the copy has to
+	// travel there.
+	PickupLibraryID string
 }
 
 // CheckIn ends the active loan of the item at library (any member
@@ -260,16 +264,17 @@ func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.
 			res.OverdueFee = &f
 		}
 	}
-	if res.Reserved, err = itemReserved(ctx, tx, it.ID); err != nil {
+	if res.PickupLibraryID, err = heldFor(ctx, tx, it.ID); err != nil {
 		return CheckInResult{}, err
 	}
-	if !res.Reserved {
+	if res.PickupLibraryID == "" {
 		// No item hold waits for the copy: it serves the oldest hold on
 		// its title, if there is one.
-		if res.Reserved, err = captureForRecord(ctx, tx, it, now); err != nil {
+		if res.PickupLibraryID, err = captureForRecord(ctx, tx, it, now); err != nil {
 			return CheckInResult{}, err
 		}
 	}
+	res.Reserved = res.PickupLibraryID != ""
 	return res, nil
 }
 
@@ -292,7 +297,8 @@ func CheckInOf(ctx context.Context, q Querier, loanID string) (CheckInResult, er
 	if len(fees) > 0 {
 		res.OverdueFee = &fees[0]
 	}
-	res.Reserved, err = itemReserved(ctx, q, res.Item.ID)
+	res.PickupLibraryID, err = heldFor(ctx, q, res.Item.ID)
+	res.Reserved = res.PickupLibraryID != ""
 	return res, err
 }
 

@@ -208,25 +208,34 @@ func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, 
 
 // captureForRecord binds the copy it, just checked in and wanted by no
 // item hold, to the oldest active, unexpired hold on its record, if any,
-// and reports whether it did. Concurrent check-ins of two copies capture
-// two different holds (SKIP LOCKED).
-func captureForRecord(ctx context.Context, tx Querier, it Item, now time.Time) (bool, error) {
+// and returns that hold's pickup library ("" when none waits). Concurrent
+// check-ins of two copies capture two different holds (SKIP LOCKED).
+func captureForRecord(ctx context.Context, tx Querier, it Item, now time.Time) (string, error) {
 	if it.RecordID == "" {
-		return false, nil
+		return "", nil
 	}
-	tag, err := tx.Exec(ctx, `UPDATE reservations SET item_id = $1 WHERE id = (
+	var pickup string
+	err := tx.QueryRow(ctx, `UPDATE reservations SET item_id = $1 WHERE id = (
 		SELECT id FROM reservations WHERE record_id = $2 AND item_id IS NULL AND status = 'active' AND expires_at > $3
-		ORDER BY placed_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)`, it.ID, it.RecordID, now)
-	return tag.RowsAffected() == 1, err
+		ORDER BY placed_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING pickup_library_id::text`, it.ID, it.RecordID, now).Scan(&pickup)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return pickup, err
 }
 
-// itemReserved reports whether an active reservation (an item hold or a
-// captured title hold) holds the item.
-func itemReserved(ctx context.Context, q Querier, itemID string) (bool, error) {
-	var reserved bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE item_id = $1 AND status = 'active')`,
-		itemID).Scan(&reserved)
-	return reserved, err
+// heldFor is the pickup library of the reservation first in the item's
+// queue (an item hold or a captured title hold), or "" if none holds it.
+// The copy goes there: in transit, when that is not where it is.
+func heldFor(ctx context.Context, q Querier, itemID string) (string, error) {
+	var pickup string
+	err := q.QueryRow(ctx, `SELECT pickup_library_id::text FROM reservations
+		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id LIMIT 1`, itemID).Scan(&pickup)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return pickup, err
 }
 
 // CancelReservation cancels the active reservation id. Staff pass their

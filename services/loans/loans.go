@@ -330,7 +330,7 @@ func (s *Service) CheckIn(ctx context.Context, req *pb.CheckInRequest) (*pb.Chec
 	}
 	out := &pb.CheckInResponse{
 		Item: protoconv.Item(res.Item), LendingLibraryId: res.LendingLibraryID, ReturnTime: protoconv.Time(res.ReturnedAt),
-		OverdueDays: int32(res.OverdueDays), Reserved: res.Reserved,
+		OverdueDays: int32(res.OverdueDays), Reserved: res.Reserved, PickupLibraryId: res.PickupLibraryID,
 	}
 	if res.OverdueFee != nil {
 		out.OverdueFee = protoconv.StaffFee(*res.OverdueFee)

@@ -166,8 +166,8 @@ func TestTitleHolds(t *testing.T) {
 	}
 
 	// 8101 comes back: e's item hold goes first, no title hold captured.
-	if in := brno.checkIn(t, "BRNO-8101"); !in.GetReserved() {
-		t.Error("check-in of a copy with an item hold: not reserved")
+	if in := brno.checkIn(t, "BRNO-8101"); !in.GetReserved() || in.GetPickupLibraryId() != s.LibraryID(t, "BRNO") {
+		t.Errorf("check-in of a copy with an item hold: reserved %v, pickup %q; want reserved, at BRNO", in.GetReserved(), in.GetPickupLibraryId())
 	}
 	if rs := brno.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem() != nil {
 		t.Errorf("title hold captured past an item hold: %v", rs)
@@ -216,8 +216,8 @@ func TestTitleHolds(t *testing.T) {
 		t.Errorf("title hold not fulfilled by the patron's checkout: %v", rs)
 	}
 	// Nobody waits any more: a copy back goes to the shelf.
-	if in := brno.checkIn(t, "BRNO-8103"); in.GetReserved() {
-		t.Error("check-in with no hold waiting: reserved")
+	if in := brno.checkIn(t, "BRNO-8103"); in.GetReserved() || in.GetPickupLibraryId() != "" {
+		t.Errorf("check-in with no hold waiting: reserved %v, pickup %q", in.GetReserved(), in.GetPickupLibraryId())
 	}
 
 	// The patrons' history: fulfilled, with the record and the copy.
@@ -318,6 +318,56 @@ func TestTitleHoldCancelExpire(t *testing.T) {
 	if hist := history(t, s, b); len(hist) != 1 || hist[0].GetRecordId() != record ||
 		hist[0].GetOutcome() != pb.HistoryOutcome_HISTORY_OUTCOME_EXPIRED {
 		t.Errorf("history of an expired title hold = %v", hist)
+	}
+}
+
+// TestCapturedForAnotherLibrary: a title hold for pickup at SLAV captures
+// the first copy checked in anywhere, here BRNO's own copy at BRNO, and the
+// check-in tells BRNO's desk where the copy goes. An item hold's pickup
+// library is reported the same way, and a retried check-in says the same.
+func TestCapturedForAnotherLibrary(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	brno, slav := staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
+	brno.copyOf(t, "BRNO-8401", record)
+	a := circtest.NewPatron(t, s, "BRNO", "C8001", "Karel", "Čapek")
+	b := circtest.NewPatron(t, s, "SLAV", "C8002", "Božena", "Němcová")
+	if _, err := brno.checkOut(a.Card, "BRNO-8401"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := slav.holdTitle(b.Card, record)
+	if err != nil {
+		t.Fatalf("SLAV's title hold on a title only BRNO has: %v", err)
+	}
+	if h.GetPickupLibraryId() != s.LibraryID(t, "SLAV") {
+		t.Fatalf("hold's pickup library %q, want SLAV's", h.GetPickupLibraryId())
+	}
+	req := &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}
+	in, err := brno.loans.CheckIn(brno.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !in.GetReserved() || in.GetPickupLibraryId() != s.LibraryID(t, "SLAV") {
+		t.Errorf("check-in at BRNO: reserved %v, pickup %q; want reserved, to go to SLAV (%s)",
+			in.GetReserved(), in.GetPickupLibraryId(), s.LibraryID(t, "SLAV"))
+	}
+	again, err := brno.loans.CheckIn(brno.ctx, req)
+	if err != nil || again.GetPickupLibraryId() != in.GetPickupLibraryId() {
+		t.Errorf("retried check-in: %v, %v; want the same pickup library", again, err)
+	}
+	// The copy travelled; SLAV lends it to the hold's patron. Then, over
+	// REST as the desk's web client reads it: an item hold placed at
+	// BRNO, the copy returned at SLAV.
+	if _, err := slav.checkOut(b.Card, "BRNO-8401"); err != nil {
+		t.Fatalf("checkout at SLAV by the hold's patron: %v", err)
+	}
+	if _, err := brno.holdItem(a.Card, "BRNO-8401"); err != nil {
+		t.Fatal(err)
+	}
+	code, body := s.HTTP(t, "POST", "/v1/loans:checkIn", s.Login(t, "slav.circ"),
+		map[string]any{"requestId": circtest.ReqID(), "itemBarcode": "BRNO-8401"})
+	if code != 200 || body["reserved"] != true || body["pickupLibraryId"] != s.LibraryID(t, "BRNO") {
+		t.Errorf("check-in at SLAV of a copy with BRNO's item hold over REST: %d %v; want reserved, to go to BRNO", code, body)
 	}
 }
 

@@ -689,9 +689,14 @@ type CheckInResponse struct {
 	// The item is reserved (for an item hold, or captured by this check-in
 	// for the oldest hold on its title): put it aside instead of on the
 	// shelf.
-	Reserved      bool `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reserved bool `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	// When reserved: the library where the waiting patron collects the item.
+	// If it is not the library checking in, send the item there (in
+	// transit); a title hold captures the first copy checked in at any
+	// member library.
+	PickupLibraryId string `protobuf:"bytes,7,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CheckInResponse) Reset() {
@@ -764,6 +769,13 @@ func (x *CheckInResponse) GetReserved() bool {
 		return x.Reserved
 	}
 	return false
+}
+
+func (x *CheckInResponse) GetPickupLibraryId() string {
+	if x != nil {
+		return x.PickupLibraryId
+	}
+	return ""
 }
 
 type ListPatronLoansRequest struct {
@@ -1432,7 +1444,7 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\x0eCheckInRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12>\n" +
-	"\fitem_barcode\x18\x02 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\vitemBarcode\"\x97\x02\n" +
+	"\fitem_barcode\x18\x02 \x01(\tB\x1b\xbaH\x18r\x162\x14^[0-9A-Za-z-]{4,32}$R\vitemBarcode\"\xc3\x02\n" +
 	"\x0fCheckInResponse\x12&\n" +
 	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x12,\n" +
 	"\x12lending_library_id\x18\x02 \x01(\tR\x10lendingLibraryId\x12;\n" +
@@ -1441,7 +1453,8 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\foverdue_days\x18\x04 \x01(\x05R\voverdueDays\x122\n" +
 	"\voverdue_fee\x18\x05 \x01(\v2\x11.patronfed.v1.FeeR\n" +
 	"overdueFee\x12\x1a\n" +
-	"\breserved\x18\x06 \x01(\bR\breserved\"?\n" +
+	"\breserved\x18\x06 \x01(\bR\breserved\x12*\n" +
+	"\x11pickup_library_id\x18\a \x01(\tR\x0fpickupLibraryId\"?\n" +
 	"\x16ListPatronLoansRequest\x12%\n" +
 	"\tpatron_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatronId\"C\n" +
 	"\x17ListPatronLoansResponse\x12(\n" +
