@@ -50,3 +50,9 @@ func itemHeld(n int) error {
 	return status.Errorf(codes.FailedPrecondition,
 		"item has %d active reservation(s) waiting for it: cancel them before marking it missing or withdrawn", n)
 }
+
+// itemInTransit refuses to lend a copy travelling to another library.
+func itemInTransit(to string) error {
+	return status.Errorf(codes.FailedPrecondition,
+		"item is in transit to library %s for a reservation: it can be lent there once it has arrived", to)
+}

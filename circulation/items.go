@@ -28,18 +28,22 @@ const (
 
 // Item is a lendable copy. RecordID is the catalogue record it is a copy
 // of ("" if not known): a hold on that record can be served by it.
+// TransitToLibraryID is the library the copy is travelling to for a hold
+// ("" when it is not in transit).
 type Item struct {
 	ID, Barcode, Title, OwningLibraryID, Status, RecordID string
+	TransitToLibraryID                                    string
 }
 
 // itemCols are the columns of Item, read from items i. The coalesces let
 // the same list read an outer-joined item that is not there (all "").
 const itemCols = `coalesce(i.id::text, ''), coalesce(i.barcode, ''), coalesce(i.title, ''),
-	coalesce(i.owning_library_id::text, ''), coalesce(i.status, ''), coalesce(i.record_id, '')`
+	coalesce(i.owning_library_id::text, ''), coalesce(i.status, ''), coalesce(i.record_id, ''),
+	coalesce(i.transit_to_library_id::text, '')`
 
 // dest are the scan destinations of itemCols.
 func (it *Item) dest() []any {
-	return []any{&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status, &it.RecordID}
+	return []any{&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status, &it.RecordID, &it.TransitToLibraryID}
 }
 
 func scanItem(row pgx.Row) (Item, error) {
@@ -102,8 +106,11 @@ func UpdateItem(ctx context.Context, tx Querier, library, barcode string, ch Ite
 	}
 	return scanItem(tx.QueryRow(ctx, `UPDATE items AS i SET title = coalesce($2, title),
 			record_id = CASE WHEN $3::text IS NULL THEN record_id ELSE nullif($3, '') END,
-			status = coalesce($4, status), updated_at = $5
-		WHERE id = $1 RETURNING `+itemCols, it.ID, ch.Title, ch.RecordID, ch.Status, now))
+			status = coalesce($4, status), updated_at = $5,
+			-- A copy lost on its way is no longer travelling.
+			transit_to_library_id = CASE WHEN $6 THEN NULL ELSE transit_to_library_id END,
+			transit_since = CASE WHEN $6 THEN NULL ELSE transit_since END
+		WHERE id = $1 RETURNING `+itemCols, it.ID, ch.Title, ch.RecordID, ch.Status, now, gone))
 }
 
 // ItemByBarcode returns the item, or ErrItemNotFound.

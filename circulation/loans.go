@@ -88,6 +88,11 @@ func CheckOut(ctx context.Context, tx Querier, patronID, library, barcode string
 	default:
 		return Loan{}, ErrItemNotLendable
 	}
+	// A copy travelling for a hold is lent only where it is going (there
+	// the desk may lend it without checking it in first).
+	if it.TransitToLibraryID != "" && it.TransitToLibraryID != library {
+		return Loan{}, itemInTransit(it.TransitToLibraryID)
+	}
 	set, err := LibrarySettings(ctx, tx, library)
 	if err != nil {
 		return Loan{}, err
@@ -109,7 +114,8 @@ func CheckOut(ctx context.Context, tx Querier, patronID, library, barcode string
 	if err != nil {
 		return Loan{}, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE items SET status = 'on_loan', updated_at = $2 WHERE id = $1`, it.ID, now); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE items SET status = 'on_loan', updated_at = $2, transit_to_library_id = NULL, transit_since = NULL
+		WHERE id = $1`, it.ID, now); err != nil {
 		return Loan{}, err
 	}
 	return ActiveLoan(ctx, tx, id)
@@ -216,19 +222,34 @@ type CheckInResult struct {
 	// the title hold this check-in captured the copy for).
 	Reserved bool
 	// PickupLibraryID is where that patron collects it (set when
-	// Reserved). When it is not the library checking in, the copy has to
-	// travel there.
+	// Reserved). When it is not the library checking in, the copy is now
+	// in transit there (Item.TransitToLibraryID).
 	PickupLibraryID string
 }
 
 // CheckIn ends the active loan of the item at library (any member
 // library). A late return is charged the lending library's overdue fee per
 // started day. The patron becomes the item's last borrower. If no item hold
-// waits for the copy, it is captured for the oldest hold on its record.
+// waits for the copy, it is captured for the oldest hold on its record;
+// if the hold is for pickup at another library, the copy goes into transit
+// there.
+//
+// An item in transit, not on loan, is received: at its destination it
+// arrives (and waits for its hold, or, if nobody waits any more, goes to
+// the shelf or to the next hold); elsewhere it stays on its way, unless
+// the hold it travelled for is gone and another one routes it anew. The
+// result then has no loan.
 func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.Time) (CheckInResult, error) {
 	it, err := lockItem(ctx, tx, barcode)
 	if err != nil {
 		return CheckInResult{}, err
+	}
+	if it.Status == ItemAvailable && it.TransitToLibraryID != "" {
+		res := CheckInResult{Item: it}
+		if err := route(ctx, tx, &res, library, now); err != nil {
+			return CheckInResult{}, err
+		}
+		return res, nil
 	}
 	var (
 		loanID, patronID, lending string
@@ -264,18 +285,59 @@ func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.
 			res.OverdueFee = &f
 		}
 	}
-	if res.PickupLibraryID, err = heldFor(ctx, tx, it.ID); err != nil {
+	if err := route(ctx, tx, &res, library, now); err != nil {
 		return CheckInResult{}, err
+	}
+	return res, nil
+}
+
+// route decides where the copy res.Item, checked in at library, goes: to
+// the first hold in its queue, or else captured for the oldest hold on its
+// title, or else to the shelf. A copy whose hold is for pickup elsewhere is
+// put in transit there (a copy already on its way keeps its start time);
+// any other copy is not in transit.
+func route(ctx context.Context, tx Querier, res *CheckInResult, library string, now time.Time) error {
+	it := &res.Item
+	var err error
+	if res.PickupLibraryID, err = heldFor(ctx, tx, it.ID); err != nil {
+		return err
 	}
 	if res.PickupLibraryID == "" {
 		// No item hold waits for the copy: it serves the oldest hold on
 		// its title, if there is one.
-		if res.PickupLibraryID, err = captureForRecord(ctx, tx, it, now); err != nil {
-			return CheckInResult{}, err
+		if res.PickupLibraryID, err = captureForRecord(ctx, tx, *it, now); err != nil {
+			return err
 		}
 	}
 	res.Reserved = res.PickupLibraryID != ""
-	return res, nil
+	to := ""
+	if res.Reserved && res.PickupLibraryID != library {
+		to = res.PickupLibraryID
+	}
+	if to == it.TransitToLibraryID {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE items SET transit_to_library_id = nullif($2, '')::uuid,
+		transit_since = CASE WHEN $2 = '' THEN NULL ELSE $3::timestamptz END, updated_at = $3 WHERE id = $1`,
+		it.ID, to, now); err != nil {
+		return err
+	}
+	it.TransitToLibraryID = to
+	return nil
+}
+
+// ReceivedOf re-reads the result of an earlier check-in that received the
+// item with barcode from transit (for an idempotent retry): where the copy
+// is going now.
+func ReceivedOf(ctx context.Context, q Querier, barcode string) (CheckInResult, error) {
+	it, err := ItemByBarcode(ctx, q, barcode)
+	if err != nil {
+		return CheckInResult{}, err
+	}
+	res := CheckInResult{Item: it}
+	res.PickupLibraryID, err = heldFor(ctx, q, it.ID)
+	res.Reserved = res.PickupLibraryID != ""
+	return res, err
 }
 
 // CheckInOf re-reads the result of an earlier check-in of loanID (for an

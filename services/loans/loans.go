@@ -311,6 +311,11 @@ func (s *Service) CheckIn(ctx context.Context, req *pb.CheckInRequest) (*pb.Chec
 		if err != nil {
 			return err
 		}
+		if replay && resultID == "" {
+			// The first attempt received the item from transit: no loan.
+			res, err = circulation.ReceivedOf(ctx, tx, req.GetItemBarcode())
+			return err
+		}
 		if replay {
 			if res, err = circulation.CheckInOf(ctx, tx, resultID); err != nil {
 				return endedSince(err)
@@ -320,8 +325,10 @@ func (s *Service) CheckIn(ctx context.Context, req *pb.CheckInRequest) (*pb.Chec
 		if res, err = circulation.CheckIn(ctx, tx, req.GetItemBarcode(), p.LibraryID, now); err != nil {
 			return err
 		}
-		if err := patron.Touch(ctx, tx, res.PatronID, now); err != nil {
-			return err
+		if res.LoanID != "" {
+			if err := patron.Touch(ctx, tx, res.PatronID, now); err != nil {
+				return err
+			}
 		}
 		return r.Done(ctx, tx, res.LoanID)
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/patronfed/patronfed/circulation/circtest"
@@ -321,17 +322,21 @@ func TestTitleHoldCancelExpire(t *testing.T) {
 	}
 }
 
-// TestCapturedForAnotherLibrary: a title hold for pickup at SLAV captures
-// the first copy checked in anywhere, here BRNO's own copy at BRNO, and the
-// check-in tells BRNO's desk where the copy goes. An item hold's pickup
-// library is reported the same way, and a retried check-in says the same.
-func TestCapturedForAnotherLibrary(t *testing.T) {
+// TestTransit: a title hold for pickup at SLAV captures the first copy
+// checked in anywhere, here BRNO's own copy at BRNO, which goes into
+// transit to SLAV: lent nowhere else, still on its way after a stop at
+// KORS, received at SLAV (idempotently), and lent there to the hold's
+// patron. A copy whose hold is cancelled on the way goes to the shelf
+// where it arrives.
+func TestTransit(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
-	brno, slav := staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
+	brno, slav, kors := staff(t, s, "brno.circ"), staff(t, s, "slav.circ"), staff(t, s, "kors.circ")
+	brnoID, slavID := s.LibraryID(t, "BRNO"), s.LibraryID(t, "SLAV")
 	brno.copyOf(t, "BRNO-8401", record)
 	a := circtest.NewPatron(t, s, "BRNO", "C8001", "Karel", "Čapek")
 	b := circtest.NewPatron(t, s, "SLAV", "C8002", "Božena", "Němcová")
+	c := circtest.NewPatron(t, s, "BRNO", "C8003", "Jan", "Amos")
 	if _, err := brno.checkOut(a.Card, "BRNO-8401"); err != nil {
 		t.Fatal(err)
 	}
@@ -339,35 +344,86 @@ func TestCapturedForAnotherLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SLAV's title hold on a title only BRNO has: %v", err)
 	}
-	if h.GetPickupLibraryId() != s.LibraryID(t, "SLAV") {
+	if h.GetPickupLibraryId() != slavID {
 		t.Fatalf("hold's pickup library %q, want SLAV's", h.GetPickupLibraryId())
 	}
-	req := &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}
-	in, err := brno.loans.CheckIn(brno.ctx, req)
-	if err != nil {
-		t.Fatal(err)
+	checkIn := func(d desk, req *pb.CheckInRequest, reserved bool, pickup, transit, where string) {
+		t.Helper()
+		in, err := d.loans.CheckIn(d.ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if in.GetReserved() != reserved || in.GetPickupLibraryId() != pickup || in.GetItem().GetTransitToLibraryId() != transit {
+			t.Errorf("%s: reserved %v, pickup %q, in transit to %q; want %v, %q, %q", where,
+				in.GetReserved(), in.GetPickupLibraryId(), in.GetItem().GetTransitToLibraryId(), reserved, pickup, transit)
+		}
 	}
-	if !in.GetReserved() || in.GetPickupLibraryId() != s.LibraryID(t, "SLAV") {
-		t.Errorf("check-in at BRNO: reserved %v, pickup %q; want reserved, to go to SLAV (%s)",
-			in.GetReserved(), in.GetPickupLibraryId(), s.LibraryID(t, "SLAV"))
+
+	// Returned at BRNO: captured for b, in transit to SLAV; a retry says so again.
+	back := &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}
+	checkIn(brno, back, true, slavID, slavID, "check-in at BRNO")
+	checkIn(brno, back, true, slavID, slavID, "retried check-in at BRNO")
+	// Lent nowhere but at SLAV, with the reason.
+	_, err = brno.checkOut(c.Card, "BRNO-8401")
+	if msg := circtest.Code(t, err, codes.FailedPrecondition); !strings.Contains(msg, "in transit to library "+slavID) {
+		t.Errorf("checkout at BRNO of a copy in transit to SLAV: %q", msg)
 	}
-	again, err := brno.loans.CheckIn(brno.ctx, req)
-	if err != nil || again.GetPickupLibraryId() != in.GetPickupLibraryId() {
-		t.Errorf("retried check-in: %v, %v; want the same pickup library", again, err)
-	}
-	// The copy travelled; SLAV lends it to the hold's patron. Then, over
-	// REST as the desk's web client reads it: an item hold placed at
-	// BRNO, the copy returned at SLAV.
+	// A stop on the way changes nothing.
+	checkIn(kors, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}, true, slavID, slavID, "check-in at KORS on the way")
+	// Received at SLAV, waiting for b; a retry says the same, a new scan
+	// finds nothing to check in.
+	arrive := &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}
+	checkIn(slav, arrive, true, slavID, "", "receipt at SLAV")
+	checkIn(slav, arrive, true, slavID, "", "retried receipt at SLAV")
+	_, err = slav.loans.CheckIn(slav.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"})
+	circtest.Code(t, err, codes.FailedPrecondition)
 	if _, err := slav.checkOut(b.Card, "BRNO-8401"); err != nil {
 		t.Fatalf("checkout at SLAV by the hold's patron: %v", err)
 	}
-	if _, err := brno.holdItem(a.Card, "BRNO-8401"); err != nil {
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 0 {
+		t.Errorf("b's hold after the checkout: %v", rs)
+	}
+
+	// An item hold at BRNO; b returns the copy at SLAV (over REST, as a
+	// desk's web client reads it): in transit to BRNO.
+	hold, err := brno.holdItem(a.Card, "BRNO-8401")
+	if err != nil {
 		t.Fatal(err)
 	}
 	code, body := s.HTTP(t, "POST", "/v1/loans:checkIn", s.Login(t, "slav.circ"),
 		map[string]any{"requestId": circtest.ReqID(), "itemBarcode": "BRNO-8401"})
-	if code != 200 || body["reserved"] != true || body["pickupLibraryId"] != s.LibraryID(t, "BRNO") {
-		t.Errorf("check-in at SLAV of a copy with BRNO's item hold over REST: %d %v; want reserved, to go to BRNO", code, body)
+	item, _ := body["item"].(map[string]any)
+	if code != 200 || body["reserved"] != true || body["pickupLibraryId"] != brnoID || item["transitToLibraryId"] != brnoID {
+		t.Errorf("check-in at SLAV of a copy BRNO's item hold waits for, over REST: %d %v; want in transit to BRNO", code, body)
+	}
+	// The hold is cancelled on the way: the copy still travels (KORS may
+	// not lend it), and goes to the shelf at BRNO, where BRNO lends it.
+	if _, err := brno.loans.CancelReservation(brno.ctx, &pb.CancelReservationRequest{ReservationId: hold.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	kp := circtest.NewPatron(t, s, "KORS", "C8004", "Tove", "Jansson")
+	if _, err := kors.checkOut(kp.Card, "BRNO-8401"); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("checkout at KORS of a copy in transit to BRNO: %v", err)
+	}
+	checkIn(brno, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}, false, "", "", "receipt at BRNO after the cancellation")
+	if _, err := brno.checkOut(c.Card, "BRNO-8401"); err != nil {
+		t.Fatalf("checkout at BRNO after the copy arrived: %v", err)
+	}
+
+	// Lost on the way: b holds the title again, c's return sends the copy
+	// to SLAV, and BRNO marks it missing. It is no longer in transit, and
+	// b's hold waits for another copy.
+	if _, err := slav.holdTitle(b.Card, record); err != nil {
+		t.Fatal(err)
+	}
+	checkIn(brno, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}, true, slavID, slavID, "c's return at BRNO")
+	missing := pb.ItemStatus_ITEM_STATUS_MISSING
+	up, err := brno.loans.UpdateItem(brno.ctx, &pb.UpdateItemRequest{ItemBarcode: "BRNO-8401", Status: &missing})
+	if err != nil || up.GetItem().GetStatus() != missing || up.GetItem().GetTransitToLibraryId() != "" {
+		t.Errorf("copy marked missing on its way: %v, %v; want missing, not in transit", up.GetItem(), err)
+	}
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem() != nil {
+		t.Errorf("b's title hold after its copy went missing: %v", rs)
 	}
 }
 

@@ -238,9 +238,13 @@ type Item struct {
 	// library's ILS or the union catalogue names it, e.g. "CNB000123456";
 	// empty if not known. A reservation of a record (a title hold) is served
 	// by the first of its copies that is checked in.
-	RecordId      string `protobuf:"bytes,6,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RecordId string `protobuf:"bytes,6,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// The library the copy is travelling to for a reservation picked up
+	// there; empty when it is not in transit. It is lent only there, and its
+	// check-in there receives it.
+	TransitToLibraryId string `protobuf:"bytes,7,opt,name=transit_to_library_id,json=transitToLibraryId,proto3" json:"transit_to_library_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Item) Reset() {
@@ -311,6 +315,13 @@ func (x *Item) GetStatus() ItemStatus {
 func (x *Item) GetRecordId() string {
 	if x != nil {
 		return x.RecordId
+	}
+	return ""
+}
+
+func (x *Item) GetTransitToLibraryId() string {
+	if x != nil {
+		return x.TransitToLibraryId
 	}
 	return ""
 }
@@ -1161,14 +1172,15 @@ var File_patronfed_v1_circulation_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\n" +
-	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x01\n" +
+	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x01\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\abarcode\x18\x02 \x01(\tR\abarcode\x12\x14\n" +
 	"\x05title\x18\x03 \x01(\tR\x05title\x12*\n" +
 	"\x11owning_library_id\x18\x04 \x01(\tR\x0fowningLibraryId\x120\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x18.patronfed.v1.ItemStatusR\x06status\x12\x1b\n" +
-	"\trecord_id\x18\x06 \x01(\tR\brecordId\"\xa4\x01\n" +
+	"\trecord_id\x18\x06 \x01(\tR\brecordId\x121\n" +
+	"\x15transit_to_library_id\x18\a \x01(\tR\x12transitToLibraryId\"\xa4\x01\n" +
 	"\n" +
 	"LoanPatron\x12\x1b\n" +
 	"\tpatron_id\x18\x01 \x01(\tR\bpatronId\x12\x12\n" +

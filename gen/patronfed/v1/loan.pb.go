@@ -691,9 +691,9 @@ type CheckInResponse struct {
 	// shelf.
 	Reserved bool `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
 	// When reserved: the library where the waiting patron collects the item.
-	// If it is not the library checking in, send the item there (in
-	// transit); a title hold captures the first copy checked in at any
-	// member library.
+	// If it is not the library checking in, the item is now in transit there
+	// (item.transit_to_library_id): send it. A title hold captures the first
+	// copy checked in at any member library.
 	PickupLibraryId string `protobuf:"bytes,7,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache

@@ -81,7 +81,10 @@ type LoanServiceClient interface {
 	RenewLoan(ctx context.Context, in *RenewLoanRequest, opts ...grpc.CallOption) (*RenewLoanResponse, error)
 	// CheckIn returns an item at any member library. An overdue return is
 	// charged the lending library's overdue fee. The response names no
-	// patron: the loan is history from this moment.
+	// patron: the loan is history from this moment. A returned copy that a
+	// reservation at another library waits for goes into transit there; the
+	// check-in of an item in transit receives it (no loan: lending library
+	// and return time are empty), at its destination for its reservation.
 	CheckIn(ctx context.Context, in *CheckInRequest, opts ...grpc.CallOption) (*CheckInResponse, error)
 	// ListPatronLoans lists a patron's active loans. Staff of a library that
 	// may see the patron (home, or consent) see all of them; staff of a
@@ -292,7 +295,10 @@ type LoanServiceServer interface {
 	RenewLoan(context.Context, *RenewLoanRequest) (*RenewLoanResponse, error)
 	// CheckIn returns an item at any member library. An overdue return is
 	// charged the lending library's overdue fee. The response names no
-	// patron: the loan is history from this moment.
+	// patron: the loan is history from this moment. A returned copy that a
+	// reservation at another library waits for goes into transit there; the
+	// check-in of an item in transit receives it (no loan: lending library
+	// and return time are empty), at its destination for its reservation.
 	CheckIn(context.Context, *CheckInRequest) (*CheckInResponse, error)
 	// ListPatronLoans lists a patron's active loans. Staff of a library that
 	// may see the patron (home, or consent) see all of them; staff of a
