@@ -113,6 +113,32 @@ func UpdateItem(ctx context.Context, tx Querier, library, barcode string, ch Ite
 		WHERE id = $1 RETURNING `+itemCols, it.ID, ch.Title, ch.RecordID, ch.Status, now, gone))
 }
 
+// Transit is a copy on its way to a library, sent at Since.
+type Transit struct {
+	Item  Item
+	Since time.Time
+}
+
+// TransitsTo lists the copies in transit to library, longest on the way
+// first.
+func TransitsTo(ctx context.Context, q Querier, library string, limit, offset int) ([]Transit, error) {
+	rows, err := q.Query(ctx, `SELECT `+itemCols+`, i.transit_since FROM items i
+		WHERE i.transit_to_library_id = $1 ORDER BY i.transit_since, i.id LIMIT $2 OFFSET $3`, library, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ts []Transit
+	for rows.Next() {
+		var t Transit
+		if err := rows.Scan(append(t.Item.dest(), &t.Since)...); err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
 // ItemByBarcode returns the item, or ErrItemNotFound.
 func ItemByBarcode(ctx context.Context, q Querier, barcode string) (Item, error) {
 	return itemWhere(ctx, q, `SELECT `+itemCols+` FROM items i WHERE i.barcode = $1`, barcode)

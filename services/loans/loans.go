@@ -296,6 +296,31 @@ func (s *Service) RenewLoan(ctx context.Context, req *pb.RenewLoanRequest) (*pb.
 	return &pb.RenewLoanResponse{Loan: protoconv.Loan(loan, now, who)}, nil
 }
 
+// ListTransits implements pb.LoanServiceServer. Copies only: nothing
+// about a patron, so nothing to decide or audit.
+func (s *Service) ListTransits(ctx context.Context, req *pb.ListTransitsRequest) (*pb.ListTransitsResponse, error) {
+	p, err := identity.RequireStaff(ctx, identity.PermLoanManage)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetLibraryId() != p.LibraryID {
+		return nil, errOwnLibrary
+	}
+	limit, offset, err := protoconv.Page(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	ts, err := circulation.TransitsTo(ctx, s.db, p.LibraryID, limit, offset)
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	out := &pb.ListTransitsResponse{NextPageToken: protoconv.NextPageToken(offset, limit, len(ts))}
+	for _, t := range ts {
+		out.Transits = append(out.Transits, &pb.Transit{Item: protoconv.Item(t.Item), SinceTime: protoconv.Time(t.Since)})
+	}
+	return out, nil
+}
+
 // CheckIn implements pb.LoanServiceServer. The answer names no patron, so
 // there is nothing to decide or audit.
 func (s *Service) CheckIn(ctx context.Context, req *pb.CheckInRequest) (*pb.CheckInResponse, error) {

@@ -363,6 +363,23 @@ func TestTransit(t *testing.T) {
 	back := &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}
 	checkIn(brno, back, true, slavID, slavID, "check-in at BRNO")
 	checkIn(brno, back, true, slavID, slavID, "retried check-in at BRNO")
+	// SLAV's desk sees it coming (over REST too); BRNO's list is not
+	// SLAV's to read.
+	sent := s.Clock.Now()
+	tr, err := slav.loans.ListTransits(slav.ctx, &pb.ListTransitsRequest{LibraryId: slavID})
+	if err != nil || len(tr.GetTransits()) != 1 || tr.GetTransits()[0].GetItem().GetBarcode() != "BRNO-8401" ||
+		!tr.GetTransits()[0].GetSinceTime().AsTime().Equal(sent) {
+		t.Errorf("SLAV's transits: %v, %v; want BRNO-8401 since %v", tr, err, sent)
+	}
+	code, body := s.HTTP(t, "GET", "/v1/libraries/"+slavID+"/transits", s.Login(t, "slav.circ"), nil)
+	if ts, _ := body["transits"].([]any); code != 200 || len(ts) != 1 {
+		t.Errorf("SLAV's transits over REST: %d %v", code, body)
+	}
+	if tr, err := brno.loans.ListTransits(brno.ctx, &pb.ListTransitsRequest{LibraryId: brnoID}); err != nil || len(tr.GetTransits()) != 0 {
+		t.Errorf("BRNO's transits: %v, %v; want none", tr, err)
+	}
+	_, err = brno.loans.ListTransits(brno.ctx, &pb.ListTransitsRequest{LibraryId: slavID})
+	circtest.Code(t, err, codes.PermissionDenied)
 	// Lent nowhere but at SLAV, with the reason.
 	_, err = brno.checkOut(c.Card, "BRNO-8401")
 	if msg := circtest.Code(t, err, codes.FailedPrecondition); !strings.Contains(msg, "in transit to library "+slavID) {
@@ -377,6 +394,9 @@ func TestTransit(t *testing.T) {
 	checkIn(slav, arrive, true, slavID, "", "retried receipt at SLAV")
 	_, err = slav.loans.CheckIn(slav.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"})
 	circtest.Code(t, err, codes.FailedPrecondition)
+	if tr, err := slav.loans.ListTransits(slav.ctx, &pb.ListTransitsRequest{LibraryId: slavID}); err != nil || len(tr.GetTransits()) != 0 {
+		t.Errorf("SLAV's transits after the receipt: %v, %v; want none", tr, err)
+	}
 	if _, err := slav.checkOut(b.Card, "BRNO-8401"); err != nil {
 		t.Fatalf("checkout at SLAV by the hold's patron: %v", err)
 	}
@@ -390,7 +410,7 @@ func TestTransit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, body := s.HTTP(t, "POST", "/v1/loans:checkIn", s.Login(t, "slav.circ"),
+	code, body = s.HTTP(t, "POST", "/v1/loans:checkIn", s.Login(t, "slav.circ"),
 		map[string]any{"requestId": circtest.ReqID(), "itemBarcode": "BRNO-8401"})
 	item, _ := body["item"].(map[string]any)
 	if code != 200 || body["reserved"] != true || body["pickupLibraryId"] != brnoID || item["transitToLibraryId"] != brnoID {

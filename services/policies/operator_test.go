@@ -64,6 +64,7 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"LoanService/CheckIn":                  &pb.CheckInRequest{RequestId: rid(), ItemBarcode: "OPER-1"},
 		"LoanService/ListPatronLoans":          &pb.ListPatronLoansRequest{PatronId: pid},
 		"LoanService/ListLibraryLoans":         &pb.ListLibraryLoansRequest{LibraryId: f.brno},
+		"LoanService/ListTransits":             &pb.ListTransitsRequest{LibraryId: f.brno},
 		"LoanService/PlaceReservation":         &pb.PlaceReservationRequest{RequestId: rid(), CardNumber: "B0001", Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "OPER-1"}},
 		"LoanService/CancelReservation":        &pb.CancelReservationRequest{ReservationId: rid()},
 		"LoanService/ExpireReservations":       &pb.ExpireReservationsRequest{},

@@ -12,8 +12,11 @@ ALTER TABLE items
   ADD COLUMN transit_since timestamptz,
   ADD CONSTRAINT items_transit_pair CHECK ((transit_to_library_id IS NULL) = (transit_since IS NULL)),
   ADD CONSTRAINT items_transit_available CHECK (transit_to_library_id IS NULL OR status = 'available');
+-- What a desk is to receive (ListTransits): the few copies on their way.
+CREATE INDEX items_transit_idx ON items (transit_to_library_id, transit_since, id) WHERE transit_to_library_id IS NOT NULL;
 
 -- +goose Down
+DROP INDEX items_transit_idx;
 ALTER TABLE items
   DROP CONSTRAINT items_transit_available,
   DROP CONSTRAINT items_transit_pair,

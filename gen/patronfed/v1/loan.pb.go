@@ -989,6 +989,174 @@ func (x *ListLibraryLoansResponse) GetNextPageToken() string {
 	return ""
 }
 
+type ListTransitsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must be the caller's library.
+	LibraryId string `protobuf:"bytes,1,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
+	// At most 100; default 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTransitsRequest) Reset() {
+	*x = ListTransitsRequest{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransitsRequest) ProtoMessage() {}
+
+func (x *ListTransitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransitsRequest.ProtoReflect.Descriptor instead.
+func (*ListTransitsRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListTransitsRequest) GetLibraryId() string {
+	if x != nil {
+		return x.LibraryId
+	}
+	return ""
+}
+
+func (x *ListTransitsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTransitsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Transit is a copy on its way to the library that lists it.
+type Transit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Item  *Item                  `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	// When the check-in that sent it happened.
+	SinceTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transit) Reset() {
+	*x = Transit{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transit) ProtoMessage() {}
+
+func (x *Transit) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transit.ProtoReflect.Descriptor instead.
+func (*Transit) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Transit) GetItem() *Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *Transit) GetSinceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinceTime
+	}
+	return nil
+}
+
+type ListTransitsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transits      []*Transit             `protobuf:"bytes,1,rep,name=transits,proto3" json:"transits,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTransitsResponse) Reset() {
+	*x = ListTransitsResponse{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransitsResponse) ProtoMessage() {}
+
+func (x *ListTransitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransitsResponse.ProtoReflect.Descriptor instead.
+func (*ListTransitsResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListTransitsResponse) GetTransits() []*Transit {
+	if x != nil {
+		return x.Transits
+	}
+	return nil
+}
+
+func (x *ListTransitsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type PlaceReservationRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	RequestId  string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1010,7 +1178,7 @@ type PlaceReservationRequest struct {
 
 func (x *PlaceReservationRequest) Reset() {
 	*x = PlaceReservationRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1190,7 @@ func (x *PlaceReservationRequest) String() string {
 func (*PlaceReservationRequest) ProtoMessage() {}
 
 func (x *PlaceReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[18]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1203,7 @@ func (x *PlaceReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceReservationRequest.ProtoReflect.Descriptor instead.
 func (*PlaceReservationRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{18}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PlaceReservationRequest) GetRequestId() string {
@@ -1111,7 +1279,7 @@ type PlaceReservationResponse struct {
 
 func (x *PlaceReservationResponse) Reset() {
 	*x = PlaceReservationResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1291,7 @@ func (x *PlaceReservationResponse) String() string {
 func (*PlaceReservationResponse) ProtoMessage() {}
 
 func (x *PlaceReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[19]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1304,7 @@ func (x *PlaceReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceReservationResponse.ProtoReflect.Descriptor instead.
 func (*PlaceReservationResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{19}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PlaceReservationResponse) GetReservation() *Reservation {
@@ -1155,7 +1323,7 @@ type CancelReservationRequest struct {
 
 func (x *CancelReservationRequest) Reset() {
 	*x = CancelReservationRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1335,7 @@ func (x *CancelReservationRequest) String() string {
 func (*CancelReservationRequest) ProtoMessage() {}
 
 func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[20]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1348,7 @@ func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelReservationRequest.ProtoReflect.Descriptor instead.
 func (*CancelReservationRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{20}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CancelReservationRequest) GetReservationId() string {
@@ -1198,7 +1366,7 @@ type CancelReservationResponse struct {
 
 func (x *CancelReservationResponse) Reset() {
 	*x = CancelReservationResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1378,7 @@ func (x *CancelReservationResponse) String() string {
 func (*CancelReservationResponse) ProtoMessage() {}
 
 func (x *CancelReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[21]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1391,7 @@ func (x *CancelReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelReservationResponse.ProtoReflect.Descriptor instead.
 func (*CancelReservationResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{21}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{24}
 }
 
 type ExpireReservationsRequest struct {
@@ -1234,7 +1402,7 @@ type ExpireReservationsRequest struct {
 
 func (x *ExpireReservationsRequest) Reset() {
 	*x = ExpireReservationsRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1414,7 @@ func (x *ExpireReservationsRequest) String() string {
 func (*ExpireReservationsRequest) ProtoMessage() {}
 
 func (x *ExpireReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[22]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1427,7 @@ func (x *ExpireReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{22}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{25}
 }
 
 type ExpireReservationsResponse struct {
@@ -1271,7 +1439,7 @@ type ExpireReservationsResponse struct {
 
 func (x *ExpireReservationsResponse) Reset() {
 	*x = ExpireReservationsResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1451,7 @@ func (x *ExpireReservationsResponse) String() string {
 func (*ExpireReservationsResponse) ProtoMessage() {}
 
 func (x *ExpireReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[23]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1464,7 @@ func (x *ExpireReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{23}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExpireReservationsResponse) GetExpiredCount() int32 {
@@ -1315,7 +1483,7 @@ type ListPatronReservationsRequest struct {
 
 func (x *ListPatronReservationsRequest) Reset() {
 	*x = ListPatronReservationsRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[24]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1495,7 @@ func (x *ListPatronReservationsRequest) String() string {
 func (*ListPatronReservationsRequest) ProtoMessage() {}
 
 func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[24]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1508,7 @@ func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{24}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPatronReservationsRequest) GetPatronId() string {
@@ -1359,7 +1527,7 @@ type ListPatronReservationsResponse struct {
 
 func (x *ListPatronReservationsResponse) Reset() {
 	*x = ListPatronReservationsResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[25]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1539,7 @@ func (x *ListPatronReservationsResponse) String() string {
 func (*ListPatronReservationsResponse) ProtoMessage() {}
 
 func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[25]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1552,7 @@ func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{25}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListPatronReservationsResponse) GetReservations() []*Reservation {
@@ -1468,6 +1636,19 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken\"l\n" +
 	"\x18ListLibraryLoansResponse\x12(\n" +
 	"\x05loans\x18\x01 \x03(\v2\x12.patronfed.v1.LoanR\x05loans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8f\x01\n" +
+	"\x13ListTransitsRequest\x12'\n" +
+	"\n" +
+	"library_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tlibraryId\x12&\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken\"l\n" +
+	"\aTransit\x12&\n" +
+	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x129\n" +
+	"\n" +
+	"since_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\"q\n" +
+	"\x14ListTransitsResponse\x121\n" +
+	"\btransits\x18\x01 \x03(\v2\x15.patronfed.v1.TransitR\btransits\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd1\x02\n" +
 	"\x17PlaceReservationRequest\x12'\n" +
 	"\n" +
@@ -1490,7 +1671,7 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\x1dListPatronReservationsRequest\x12%\n" +
 	"\tpatron_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatronId\"_\n" +
 	"\x1eListPatronReservationsResponse\x12=\n" +
-	"\freservations\x18\x01 \x03(\v2\x19.patronfed.v1.ReservationR\freservations2\x8c\r\n" +
+	"\freservations\x18\x01 \x03(\v2\x19.patronfed.v1.ReservationR\freservations2\x91\x0e\n" +
 	"\vLoanService\x12e\n" +
 	"\n" +
 	"CreateItem\x12\x1f.patronfed.v1.CreateItemRequest\x1a .patronfed.v1.CreateItemResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/items\x12t\n" +
@@ -1502,7 +1683,8 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\tRenewLoan\x12\x1e.patronfed.v1.RenewLoanRequest\x1a\x1f.patronfed.v1.RenewLoanResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/loans/{loan_id}:renew\x12d\n" +
 	"\aCheckIn\x12\x1c.patronfed.v1.CheckInRequest\x1a\x1d.patronfed.v1.CheckInResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/loans:checkIn\x12\x85\x01\n" +
 	"\x0fListPatronLoans\x12$.patronfed.v1.ListPatronLoansRequest\x1a%.patronfed.v1.ListPatronLoansResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/patrons/{patron_id}/loans\x12\x8b\x01\n" +
-	"\x10ListLibraryLoans\x12%.patronfed.v1.ListLibraryLoansRequest\x1a&.patronfed.v1.ListLibraryLoansResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/libraries/{library_id}/loans\x12~\n" +
+	"\x10ListLibraryLoans\x12%.patronfed.v1.ListLibraryLoansRequest\x1a&.patronfed.v1.ListLibraryLoansResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/libraries/{library_id}/loans\x12\x82\x01\n" +
+	"\fListTransits\x12!.patronfed.v1.ListTransitsRequest\x1a\".patronfed.v1.ListTransitsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/libraries/{library_id}/transits\x12~\n" +
 	"\x10PlaceReservation\x12%.patronfed.v1.PlaceReservationRequest\x1a&.patronfed.v1.PlaceReservationResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/reservations\x12\x99\x01\n" +
 	"\x11CancelReservation\x12&.patronfed.v1.CancelReservationRequest\x1a'.patronfed.v1.CancelReservationResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/reservations/{reservation_id}:cancel\x12\x8b\x01\n" +
 	"\x12ExpireReservations\x12'.patronfed.v1.ExpireReservationsRequest\x1a(.patronfed.v1.ExpireReservationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/reservations:expire\x12\xa1\x01\n" +
@@ -1520,7 +1702,7 @@ func file_patronfed_v1_loan_proto_rawDescGZIP() []byte {
 	return file_patronfed_v1_loan_proto_rawDescData
 }
 
-var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_patronfed_v1_loan_proto_goTypes = []any{
 	(*CreateItemRequest)(nil),              // 0: patronfed.v1.CreateItemRequest
 	(*CreateItemResponse)(nil),             // 1: patronfed.v1.CreateItemResponse
@@ -1540,69 +1722,77 @@ var file_patronfed_v1_loan_proto_goTypes = []any{
 	(*ListPatronLoansResponse)(nil),        // 15: patronfed.v1.ListPatronLoansResponse
 	(*ListLibraryLoansRequest)(nil),        // 16: patronfed.v1.ListLibraryLoansRequest
 	(*ListLibraryLoansResponse)(nil),       // 17: patronfed.v1.ListLibraryLoansResponse
-	(*PlaceReservationRequest)(nil),        // 18: patronfed.v1.PlaceReservationRequest
-	(*PlaceReservationResponse)(nil),       // 19: patronfed.v1.PlaceReservationResponse
-	(*CancelReservationRequest)(nil),       // 20: patronfed.v1.CancelReservationRequest
-	(*CancelReservationResponse)(nil),      // 21: patronfed.v1.CancelReservationResponse
-	(*ExpireReservationsRequest)(nil),      // 22: patronfed.v1.ExpireReservationsRequest
-	(*ExpireReservationsResponse)(nil),     // 23: patronfed.v1.ExpireReservationsResponse
-	(*ListPatronReservationsRequest)(nil),  // 24: patronfed.v1.ListPatronReservationsRequest
-	(*ListPatronReservationsResponse)(nil), // 25: patronfed.v1.ListPatronReservationsResponse
-	(*Item)(nil),                           // 26: patronfed.v1.Item
-	(ItemStatus)(0),                        // 27: patronfed.v1.ItemStatus
-	(*LoanPatron)(nil),                     // 28: patronfed.v1.LoanPatron
-	(*Loan)(nil),                           // 29: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),          // 30: google.protobuf.Timestamp
-	(*Fee)(nil),                            // 31: patronfed.v1.Fee
-	(*Reservation)(nil),                    // 32: patronfed.v1.Reservation
+	(*ListTransitsRequest)(nil),            // 18: patronfed.v1.ListTransitsRequest
+	(*Transit)(nil),                        // 19: patronfed.v1.Transit
+	(*ListTransitsResponse)(nil),           // 20: patronfed.v1.ListTransitsResponse
+	(*PlaceReservationRequest)(nil),        // 21: patronfed.v1.PlaceReservationRequest
+	(*PlaceReservationResponse)(nil),       // 22: patronfed.v1.PlaceReservationResponse
+	(*CancelReservationRequest)(nil),       // 23: patronfed.v1.CancelReservationRequest
+	(*CancelReservationResponse)(nil),      // 24: patronfed.v1.CancelReservationResponse
+	(*ExpireReservationsRequest)(nil),      // 25: patronfed.v1.ExpireReservationsRequest
+	(*ExpireReservationsResponse)(nil),     // 26: patronfed.v1.ExpireReservationsResponse
+	(*ListPatronReservationsRequest)(nil),  // 27: patronfed.v1.ListPatronReservationsRequest
+	(*ListPatronReservationsResponse)(nil), // 28: patronfed.v1.ListPatronReservationsResponse
+	(*Item)(nil),                           // 29: patronfed.v1.Item
+	(ItemStatus)(0),                        // 30: patronfed.v1.ItemStatus
+	(*LoanPatron)(nil),                     // 31: patronfed.v1.LoanPatron
+	(*Loan)(nil),                           // 32: patronfed.v1.Loan
+	(*timestamppb.Timestamp)(nil),          // 33: google.protobuf.Timestamp
+	(*Fee)(nil),                            // 34: patronfed.v1.Fee
+	(*Reservation)(nil),                    // 35: patronfed.v1.Reservation
 }
 var file_patronfed_v1_loan_proto_depIdxs = []int32{
-	26, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
-	27, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
-	26, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
-	26, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
-	28, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
-	29, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
-	29, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
-	26, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
-	30, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
-	31, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
-	29, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
-	29, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
-	30, // 12: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
-	32, // 13: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
-	32, // 14: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	0,  // 15: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
-	2,  // 16: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
-	4,  // 17: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
-	6,  // 18: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
-	8,  // 19: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
-	10, // 20: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
-	12, // 21: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
-	14, // 22: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
-	16, // 23: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
-	18, // 24: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
-	20, // 25: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
-	22, // 26: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
-	24, // 27: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
-	1,  // 28: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
-	3,  // 29: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
-	5,  // 30: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
-	7,  // 31: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
-	9,  // 32: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
-	11, // 33: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
-	13, // 34: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
-	15, // 35: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
-	17, // 36: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
-	19, // 37: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
-	21, // 38: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
-	23, // 39: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
-	25, // 40: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
-	28, // [28:41] is the sub-list for method output_type
-	15, // [15:28] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	29, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
+	30, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
+	29, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
+	29, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
+	31, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
+	32, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
+	32, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
+	29, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
+	33, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
+	34, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
+	32, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
+	32, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
+	29, // 12: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
+	33, // 13: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
+	19, // 14: patronfed.v1.ListTransitsResponse.transits:type_name -> patronfed.v1.Transit
+	33, // 15: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
+	35, // 16: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
+	35, // 17: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	0,  // 18: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
+	2,  // 19: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
+	4,  // 20: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
+	6,  // 21: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
+	8,  // 22: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
+	10, // 23: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
+	12, // 24: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
+	14, // 25: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
+	16, // 26: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
+	18, // 27: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
+	21, // 28: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
+	23, // 29: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
+	25, // 30: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
+	27, // 31: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
+	1,  // 32: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
+	3,  // 33: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
+	5,  // 34: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
+	7,  // 35: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
+	9,  // 36: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
+	11, // 37: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
+	13, // 38: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
+	15, // 39: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
+	17, // 40: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
+	20, // 41: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
+	22, // 42: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
+	24, // 43: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
+	26, // 44: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
+	28, // 45: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
+	32, // [32:46] is the sub-list for method output_type
+	18, // [18:32] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_loan_proto_init() }
@@ -1612,7 +1802,7 @@ func file_patronfed_v1_loan_proto_init() {
 	}
 	file_patronfed_v1_circulation_proto_init()
 	file_patronfed_v1_loan_proto_msgTypes[2].OneofWrappers = []any{}
-	file_patronfed_v1_loan_proto_msgTypes[18].OneofWrappers = []any{
+	file_patronfed_v1_loan_proto_msgTypes[21].OneofWrappers = []any{
 		(*PlaceReservationRequest_ItemBarcode)(nil),
 		(*PlaceReservationRequest_RecordId)(nil),
 	}
@@ -1622,7 +1812,7 @@ func file_patronfed_v1_loan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_loan_proto_rawDesc), len(file_patronfed_v1_loan_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	LoanService_CheckIn_FullMethodName                = "/patronfed.v1.LoanService/CheckIn"
 	LoanService_ListPatronLoans_FullMethodName        = "/patronfed.v1.LoanService/ListPatronLoans"
 	LoanService_ListLibraryLoans_FullMethodName       = "/patronfed.v1.LoanService/ListLibraryLoans"
+	LoanService_ListTransits_FullMethodName           = "/patronfed.v1.LoanService/ListTransits"
 	LoanService_PlaceReservation_FullMethodName       = "/patronfed.v1.LoanService/PlaceReservation"
 	LoanService_CancelReservation_FullMethodName      = "/patronfed.v1.LoanService/CancelReservation"
 	LoanService_ExpireReservations_FullMethodName     = "/patronfed.v1.LoanService/ExpireReservations"
@@ -92,6 +93,10 @@ type LoanServiceClient interface {
 	ListPatronLoans(ctx context.Context, in *ListPatronLoansRequest, opts ...grpc.CallOption) (*ListPatronLoansResponse, error)
 	// ListLibraryLoans lists the active loans of the caller's own library.
 	ListLibraryLoans(ctx context.Context, in *ListLibraryLoansRequest, opts ...grpc.CallOption) (*ListLibraryLoansResponse, error)
+	// ListTransits lists the copies in transit to the caller's library for
+	// reservations picked up there, longest on the way first: the desk
+	// receives each by checking it in. It names no patron.
+	ListTransits(ctx context.Context, in *ListTransitsRequest, opts ...grpc.CallOption) (*ListTransitsResponse, error)
 	// PlaceReservation reserves an item, or a title (record_id: the first
 	// copy of the record checked in anywhere is captured for the oldest
 	// title hold and then held like an item hold), for the card's patron,
@@ -208,6 +213,16 @@ func (c *loanServiceClient) ListLibraryLoans(ctx context.Context, in *ListLibrar
 	return out, nil
 }
 
+func (c *loanServiceClient) ListTransits(ctx context.Context, in *ListTransitsRequest, opts ...grpc.CallOption) (*ListTransitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTransitsResponse)
+	err := c.cc.Invoke(ctx, LoanService_ListTransits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *loanServiceClient) PlaceReservation(ctx context.Context, in *PlaceReservationRequest, opts ...grpc.CallOption) (*PlaceReservationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PlaceReservationResponse)
@@ -306,6 +321,10 @@ type LoanServiceServer interface {
 	ListPatronLoans(context.Context, *ListPatronLoansRequest) (*ListPatronLoansResponse, error)
 	// ListLibraryLoans lists the active loans of the caller's own library.
 	ListLibraryLoans(context.Context, *ListLibraryLoansRequest) (*ListLibraryLoansResponse, error)
+	// ListTransits lists the copies in transit to the caller's library for
+	// reservations picked up there, longest on the way first: the desk
+	// receives each by checking it in. It names no patron.
+	ListTransits(context.Context, *ListTransitsRequest) (*ListTransitsResponse, error)
 	// PlaceReservation reserves an item, or a title (record_id: the first
 	// copy of the record checked in anywhere is captured for the oldest
 	// title hold and then held like an item hold), for the card's patron,
@@ -358,6 +377,9 @@ func (UnimplementedLoanServiceServer) ListPatronLoans(context.Context, *ListPatr
 }
 func (UnimplementedLoanServiceServer) ListLibraryLoans(context.Context, *ListLibraryLoansRequest) (*ListLibraryLoansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLibraryLoans not implemented")
+}
+func (UnimplementedLoanServiceServer) ListTransits(context.Context, *ListTransitsRequest) (*ListTransitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTransits not implemented")
 }
 func (UnimplementedLoanServiceServer) PlaceReservation(context.Context, *PlaceReservationRequest) (*PlaceReservationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlaceReservation not implemented")
@@ -554,6 +576,24 @@ func _LoanService_ListLibraryLoans_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoanService_ListTransits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTransitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoanServiceServer).ListTransits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoanService_ListTransits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoanServiceServer).ListTransits(ctx, req.(*ListTransitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LoanService_PlaceReservation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PlaceReservationRequest)
 	if err := dec(in); err != nil {
@@ -668,6 +708,10 @@ var LoanService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListLibraryLoans",
 			Handler:    _LoanService_ListLibraryLoans_Handler,
+		},
+		{
+			MethodName: "ListTransits",
+			Handler:    _LoanService_ListTransits_Handler,
 		},
 		{
 			MethodName: "PlaceReservation",
