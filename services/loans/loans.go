@@ -296,6 +296,15 @@ func (s *Service) RenewLoan(ctx context.Context, req *pb.RenewLoanRequest) (*pb.
 	return &pb.RenewLoanResponse{Loan: protoconv.Loan(loan, now, who)}, nil
 }
 
+// ownLibraryPage refuses a list of another library than the caller's and
+// reads the page asked for.
+func ownLibraryPage(p identity.Principal, library string, size int32, token string) (limit, offset int, err error) {
+	if library != p.LibraryID {
+		return 0, 0, errOwnLibrary
+	}
+	return protoconv.Page(size, token)
+}
+
 // ListTransits implements pb.LoanServiceServer. Copies only: nothing
 // about a patron, so nothing to decide or audit.
 func (s *Service) ListTransits(ctx context.Context, req *pb.ListTransitsRequest) (*pb.ListTransitsResponse, error) {
@@ -303,10 +312,7 @@ func (s *Service) ListTransits(ctx context.Context, req *pb.ListTransitsRequest)
 	if err != nil {
 		return nil, err
 	}
-	if req.GetLibraryId() != p.LibraryID {
-		return nil, errOwnLibrary
-	}
-	limit, offset, err := protoconv.Page(req.GetPageSize(), req.GetPageToken())
+	limit, offset, err := ownLibraryPage(p, req.GetLibraryId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -430,10 +436,7 @@ func (s *Service) ListLibraryLoans(ctx context.Context, req *pb.ListLibraryLoans
 	if err != nil {
 		return nil, err
 	}
-	if req.GetLibraryId() != p.LibraryID {
-		return nil, errOwnLibrary
-	}
-	limit, offset, err := protoconv.Page(req.GetPageSize(), req.GetPageToken())
+	limit, offset, err := ownLibraryPage(p, req.GetLibraryId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
