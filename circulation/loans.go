@@ -298,21 +298,26 @@ func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.
 // any other copy is not in transit.
 func route(ctx context.Context, tx Querier, res *CheckInResult, library string, now time.Time) error {
 	it := &res.Item
-	var err error
-	if res.PickupLibraryID, err = heldFor(ctx, tx, it.ID); err != nil {
+	h, err := heldFor(ctx, tx, it.ID)
+	if err != nil {
 		return err
 	}
-	if res.PickupLibraryID == "" {
+	if h.id == "" {
 		// No item hold waits for the copy: it serves the oldest hold on
 		// its title, if there is one.
-		if res.PickupLibraryID, err = captureForRecord(ctx, tx, *it, now); err != nil {
+		if h, err = captureForRecord(ctx, tx, *it, now); err != nil {
 			return err
 		}
 	}
-	res.Reserved = res.PickupLibraryID != ""
+	res.Reserved, res.PickupLibraryID = h.id != "", h.pickup
 	to := ""
-	if res.Reserved && res.PickupLibraryID != library {
-		to = res.PickupLibraryID
+	if res.Reserved && h.pickup != library {
+		to = h.pickup
+	}
+	if res.Reserved && to == "" {
+		if err := shelve(ctx, tx, h, now); err != nil {
+			return err
+		}
 	}
 	if to == it.TransitToLibraryID {
 		return nil
@@ -334,10 +339,8 @@ func ReceivedOf(ctx context.Context, q Querier, barcode string) (CheckInResult, 
 	if err != nil {
 		return CheckInResult{}, err
 	}
-	res := CheckInResult{Item: it}
-	res.PickupLibraryID, err = heldFor(ctx, q, it.ID)
-	res.Reserved = res.PickupLibraryID != ""
-	return res, err
+	h, err := heldFor(ctx, q, it.ID)
+	return CheckInResult{Item: it, Reserved: h.id != "", PickupLibraryID: h.pickup}, err
 }
 
 // CheckInOf re-reads the result of an earlier check-in of loanID (for an
@@ -359,8 +362,8 @@ func CheckInOf(ctx context.Context, q Querier, loanID string) (CheckInResult, er
 	if len(fees) > 0 {
 		res.OverdueFee = &fees[0]
 	}
-	res.PickupLibraryID, err = heldFor(ctx, q, res.Item.ID)
-	res.Reserved = res.PickupLibraryID != ""
+	h, err := heldFor(ctx, q, res.Item.ID)
+	res.Reserved, res.PickupLibraryID = h.id != "", h.pickup
 	return res, err
 }
 

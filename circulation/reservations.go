@@ -27,6 +27,9 @@ type Reservation struct {
 	PickupLibraryID string
 	PlacedAt        time.Time
 	ExpiresAt       time.Time
+	// ReadyAt is when the copy was put on the pickup library's hold shelf
+	// for this reservation (nil until then).
+	ReadyAt *time.Time
 	// QueuePosition is 1 for the first patron waiting for the item (for
 	// a title hold waiting for a copy: in the title's queue).
 	QueuePosition int
@@ -38,7 +41,7 @@ const recordTitle = `(SELECT c.title FROM items c WHERE c.record_id = r.record_i
 
 const activeReservationSelect = `SELECT r.id::text, ` + itemCols + `, coalesce(r.record_id, ''),
 		coalesce(i.title, ` + recordTitle + `, ''), r.patron_id::text, r.pickup_library_id::text,
-		r.placed_at, r.expires_at,
+		r.placed_at, r.expires_at, r.ready_at,
 		CASE WHEN r.item_id IS NOT NULL THEN
 			(SELECT count(*) FROM reservations q WHERE q.item_id = r.item_id AND q.status = 'active'
 				AND (q.placed_at, q.id) <= (r.placed_at, r.id))
@@ -52,7 +55,7 @@ const activeReservationSelect = `SELECT r.id::text, ` + itemCols + `, coalesce(r
 func scanReservation(row pgx.Row) (Reservation, error) {
 	var r Reservation
 	dest := append([]any{&r.ID}, r.Item.dest()...)
-	err := row.Scan(append(dest, &r.RecordID, &r.Title, &r.PatronID, &r.PickupLibraryID, &r.PlacedAt, &r.ExpiresAt, &r.QueuePosition)...)
+	err := row.Scan(append(dest, &r.RecordID, &r.Title, &r.PatronID, &r.PickupLibraryID, &r.PlacedAt, &r.ExpiresAt, &r.ReadyAt, &r.QueuePosition)...)
 	return r, err
 }
 
@@ -206,36 +209,50 @@ func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, 
 	return err
 }
 
+// hold is the reservation a copy is held for, and where it is collected.
+type hold struct{ id, pickup string }
+
 // captureForRecord binds the copy it, just checked in and wanted by no
 // item hold, to the oldest active, unexpired hold on its record, if any,
-// and returns that hold's pickup library ("" when none waits). Concurrent
-// check-ins of two copies capture two different holds (SKIP LOCKED).
-func captureForRecord(ctx context.Context, tx Querier, it Item, now time.Time) (string, error) {
+// and returns that hold (zero when none waits). Concurrent check-ins of
+// two copies capture two different holds (SKIP LOCKED).
+func captureForRecord(ctx context.Context, tx Querier, it Item, now time.Time) (hold, error) {
 	if it.RecordID == "" {
-		return "", nil
+		return hold{}, nil
 	}
-	var pickup string
+	var h hold
 	err := tx.QueryRow(ctx, `UPDATE reservations SET item_id = $1 WHERE id = (
 		SELECT id FROM reservations WHERE record_id = $2 AND item_id IS NULL AND status = 'active' AND expires_at > $3
 		ORDER BY placed_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING pickup_library_id::text`, it.ID, it.RecordID, now).Scan(&pickup)
+		RETURNING id::text, pickup_library_id::text`, it.ID, it.RecordID, now).Scan(&h.id, &h.pickup)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return hold{}, nil
 	}
-	return pickup, err
+	return h, err
 }
 
-// heldFor is the pickup library of the reservation first in the item's
-// queue (an item hold or a captured title hold), or "" if none holds it.
-// The copy goes there: in transit, when that is not where it is.
-func heldFor(ctx context.Context, q Querier, itemID string) (string, error) {
-	var pickup string
-	err := q.QueryRow(ctx, `SELECT pickup_library_id::text FROM reservations
-		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id LIMIT 1`, itemID).Scan(&pickup)
+// heldFor is the reservation first in the item's queue (an item hold or a
+// captured title hold), zero if none holds it. The copy goes to its pickup
+// library: in transit, when that is not where it is.
+func heldFor(ctx context.Context, q Querier, itemID string) (hold, error) {
+	var h hold
+	err := q.QueryRow(ctx, `SELECT id::text, pickup_library_id::text FROM reservations
+		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id LIMIT 1`, itemID).Scan(&h.id, &h.pickup)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return hold{}, nil
 	}
-	return pickup, err
+	return h, err
+}
+
+// shelve puts the copy on the pickup library's hold shelf for hold h: it
+// is ready now and waits the library's pickup_days from now (in 24-hour
+// days, like every other period here, whatever the session's time zone).
+// A copy already on the shelf for h keeps its time.
+func shelve(ctx context.Context, tx Querier, h hold, now time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE reservations r SET ready_at = $2::timestamptz,
+		expires_at = $2::timestamptz + make_interval(hours => 24 * s.pickup_days)
+		FROM library_settings s WHERE r.id = $1 AND s.library_id = r.pickup_library_id AND r.ready_at IS NULL`, h.id, now)
+	return err
 }
 
 // CancelReservation cancels the active reservation id. Staff pass their

@@ -163,6 +163,9 @@ type Reservation struct {
 	PickupLibraryID string    `json:"pickup_library_id"`
 	PlacedAt        time.Time `json:"placed_at"`
 	ExpiresAt       time.Time `json:"expires_at"`
+	// ReadyAt: since when the copy waits on the pickup library's hold
+	// shelf.
+	ReadyAt *time.Time `json:"ready_at,omitempty"`
 }
 
 // HistoryEntry is a returned loan or a finished reservation not yet
@@ -485,7 +488,7 @@ func (b builder) loans(x *Extract) error {
 		return err
 	}
 	rows, err = b.q.Query(b.ctx, `SELECT r.id::text, coalesce(i.barcode, ''), coalesce(r.record_id, ''),
-			coalesce(i.title, `+recordTitle+`, ''), r.pickup_library_id::text, r.placed_at, r.expires_at
+			coalesce(i.title, `+recordTitle+`, ''), r.pickup_library_id::text, r.placed_at, r.expires_at, r.ready_at
 		FROM reservations r LEFT JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status = 'active' ORDER BY r.placed_at, r.id`, b.id)
 	if err != nil {
 		return err

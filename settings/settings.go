@@ -35,6 +35,7 @@ type Settings struct {
 	LoanPeriodDays                int32     `db:"loan_period_days"`
 	MaxRenewals                   int32     `db:"max_renewals"`
 	ReservationDays               int32     `db:"reservation_days"`
+	PickupDays                    int32     `db:"pickup_days"`
 	OverdueFeePerDay              int32     `db:"overdue_fee_per_day"`
 	FeeBlockLimit                 int32     `db:"fee_block_limit"`
 	Currency                      string    `db:"currency"`
@@ -53,7 +54,7 @@ type Settings struct {
 // Fields are the names of the settable fields, which are also their column
 // names, in table order.
 var Fields = []string{
-	"minor_age", "loan_period_days", "max_renewals", "reservation_days", "overdue_fee_per_day", "fee_block_limit", "currency",
+	"minor_age", "loan_period_days", "max_renewals", "reservation_days", "pickup_days", "overdue_fee_per_day", "fee_block_limit", "currency",
 	"history_retention_months", "archive_after_months", "anonymise_after_months",
 	"self_registration_retention_days", "audit_retention_months", "event_signup_retention_months",
 	"collect_email", "collect_phone", "collect_academic_titles",
@@ -70,6 +71,8 @@ func (s *Settings) ref(name string) any {
 		return &s.MaxRenewals
 	case "reservation_days":
 		return &s.ReservationDays
+	case "pickup_days":
+		return &s.PickupDays
 	case "overdue_fee_per_day":
 		return &s.OverdueFeePerDay
 	case "fee_block_limit":

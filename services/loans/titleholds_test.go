@@ -387,11 +387,34 @@ func TestTransit(t *testing.T) {
 	}
 	// A stop on the way changes nothing.
 	checkIn(kors, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}, true, slavID, slavID, "check-in at KORS on the way")
+	// Still on its way ten days later: b's hold is not ready and keeps
+	// the expiry it was placed with (SLAV's reservation_days, 14).
+	placedExpiry := h.GetExpireTime().AsTime()
+	s.Clock.Advance(10 * 24 * time.Hour)
+	brno, slav, kors = staff(t, s, "brno.circ"), staff(t, s, "slav.circ"), staff(t, s, "kors.circ")
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetReadyTime() != nil || !rs[0].GetExpireTime().AsTime().Equal(placedExpiry) {
+		t.Errorf("b's hold while its copy travels: %v; want not ready, expiring %v", rs, placedExpiry)
+	}
 	// Received at SLAV, waiting for b; a retry says the same, a new scan
 	// finds nothing to check in.
 	arrive := &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}
 	checkIn(slav, arrive, true, slavID, "", "receipt at SLAV")
+	// On SLAV's hold shelf: ready now, and b has SLAV's pickup_days (7)
+	// from now, past the 4 days left of the hold's own expiry.
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || !rs[0].GetReadyTime().AsTime().Equal(s.Clock.Now()) ||
+		!rs[0].GetExpireTime().AsTime().Equal(s.Clock.Now().Add(7*24*time.Hour)) {
+		t.Errorf("b's hold on the shelf: %v; want ready now, expiring in 7 days", rs)
+	}
+	mine, err := pb.NewOpacLoanServiceClient(s.Conn).ListMyReservations(testserver.Ctx(s.PatronLogin(t, b.Card)), &pb.ListMyReservationsRequest{})
+	if err != nil || len(mine.GetReservations()) != 1 || !mine.GetReservations()[0].GetReadyTime().AsTime().Equal(s.Clock.Now()) ||
+		mine.GetReservations()[0].GetItem().GetBarcode() != "BRNO-8401" {
+		t.Errorf("b's own view of the hold on the shelf: %v, %v; want BRNO-8401, ready now", mine, err)
+	}
+	s.Clock.Advance(time.Minute)
 	checkIn(slav, arrive, true, slavID, "", "retried receipt at SLAV")
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || !rs[0].GetReadyTime().AsTime().Equal(s.Clock.Now().Add(-time.Minute)) {
+		t.Errorf("b's hold after a retried receipt: %v; want the first receipt's time", rs)
+	}
 	_, err = slav.loans.CheckIn(slav.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"})
 	circtest.Code(t, err, codes.FailedPrecondition)
 	if tr, err := slav.loans.ListTransits(slav.ctx, &pb.ListTransitsRequest{LibraryId: slavID}); err != nil || len(tr.GetTransits()) != 0 {
@@ -444,6 +467,25 @@ func TestTransit(t *testing.T) {
 	}
 	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem() != nil {
 		t.Errorf("b's title hold after its copy went missing: %v", rs)
+	}
+
+	// A SLAV copy returned at SLAV is captured for b and on the shelf at
+	// once; when it goes missing from the shelf, b waits again, not ready.
+	slav.copyOf(t, "SLAV-8402", record)
+	d := circtest.NewPatron(t, s, "SLAV", "C8005", "Petr", "Bezruč")
+	if _, err := slav.checkOut(d.Card, "SLAV-8402"); err != nil {
+		t.Fatal(err)
+	}
+	checkIn(slav, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "SLAV-8402"}, true, slavID, "", "return at SLAV for SLAV's hold")
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem().GetBarcode() != "SLAV-8402" ||
+		!rs[0].GetReadyTime().AsTime().Equal(s.Clock.Now()) || !rs[0].GetExpireTime().AsTime().Equal(s.Clock.Now().Add(7*24*time.Hour)) {
+		t.Errorf("b's hold after a return at its pickup library: %v; want SLAV-8402 ready now, for 7 days", rs)
+	}
+	if _, err := slav.loans.UpdateItem(slav.ctx, &pb.UpdateItemRequest{ItemBarcode: "SLAV-8402", Status: &missing}); err != nil {
+		t.Fatalf("shelved copy marked missing: %v", err)
+	}
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem() != nil || rs[0].GetReadyTime() != nil {
+		t.Errorf("b's hold after its shelved copy went missing: %v; want waiting, not ready", rs)
 	}
 }
 

@@ -47,6 +47,9 @@ func Reservation(r circulation.Reservation, patron *pb.LoanPatron) *pb.Reservati
 	if r.Item.ID != "" {
 		out.Item = Item(r.Item)
 	}
+	if r.ReadyAt != nil {
+		out.ReadyTime = Time(*r.ReadyAt)
+	}
 	return out
 }
 

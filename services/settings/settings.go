@@ -140,6 +140,7 @@ func patchOf(req *pb.UpdateLibrarySettingsRequest) settings.Patch {
 	setInt("loan_period_days", req.LoanPeriodDays)
 	setInt("max_renewals", req.MaxRenewals)
 	setInt("reservation_days", req.ReservationDays)
+	setInt("pickup_days", req.PickupDays)
 	setInt("overdue_fee_per_day", req.OverdueFeePerDay)
 	setInt("fee_block_limit", req.FeeBlockLimit)
 	if req.Currency != nil {
@@ -164,6 +165,7 @@ func toProto(s settings.Settings) *pb.LibrarySettings {
 		LoanPeriodDays:                s.LoanPeriodDays,
 		MaxRenewals:                   s.MaxRenewals,
 		ReservationDays:               s.ReservationDays,
+		PickupDays:                    s.PickupDays,
 		OverdueFeePerDay:              s.OverdueFeePerDay,
 		FeeBlockLimit:                 s.FeeBlockLimit,
 		Currency:                      s.Currency,

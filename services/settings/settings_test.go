@@ -54,7 +54,8 @@ func TestDefaultsUpdateAndHistory(t *testing.T) {
 	// Privacy rules §1 and §3 defaults.
 	if st.GetMinorAge() != 15 || st.GetHistoryRetentionMonths() != 12 || st.GetArchiveAfterMonths() != 18 ||
 		st.GetAnonymiseAfterMonths() != 24 || st.GetSelfRegistrationRetentionDays() != 30 ||
-		st.GetAuditRetentionMonths() != 2 || st.GetEventSignupRetentionMonths() != 3 || !st.GetCollectEmail() || st.GetReservationDays() != 14 {
+		st.GetAuditRetentionMonths() != 2 || st.GetEventSignupRetentionMonths() != 3 || !st.GetCollectEmail() || st.GetReservationDays() != 14 ||
+		st.GetPickupDays() != 7 {
 		t.Fatalf("defaults: %v", st)
 	}
 
@@ -141,6 +142,7 @@ func TestValidation(t *testing.T) {
 		{"bad currency", &pb.UpdateLibrarySettingsRequest{LibraryId: brno, Currency: proto.String("euro")}, "currency"},
 		{"negative renewals", &pb.UpdateLibrarySettingsRequest{LibraryId: brno, MaxRenewals: proto.Int32(-1)}, "max_renewals"},
 		{"zero reservation days", &pb.UpdateLibrarySettingsRequest{LibraryId: brno, ReservationDays: proto.Int32(0)}, "reservation_days"},
+		{"pickup days above 30", &pb.UpdateLibrarySettingsRequest{LibraryId: brno, PickupDays: proto.Int32(31)}, "pickup_days"},
 		// Both given: checked by the request's CEL rule.
 		{"anonymise before archive", &pb.UpdateLibrarySettingsRequest{LibraryId: brno,
 			ArchiveAfterMonths: proto.Int32(20), AnonymiseAfterMonths: proto.Int32(10)}, ""},

@@ -546,7 +546,11 @@ type Reservation struct {
 	// Set for a title hold: the catalogue record reserved.
 	RecordId string `protobuf:"bytes,8,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	// The title of the item, or of the record's copies for a title hold.
-	Title         string `protobuf:"bytes,9,opt,name=title,proto3" json:"title,omitempty"`
+	Title string `protobuf:"bytes,9,opt,name=title,proto3" json:"title,omitempty"`
+	// When the copy was put on the pickup library's hold shelf for this
+	// reservation; unset until then. From then on expire_time is the
+	// library's pickup_days later.
+	ReadyTime     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=ready_time,json=readyTime,proto3" json:"ready_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,6 +646,13 @@ func (x *Reservation) GetTitle() string {
 		return x.Title
 	}
 	return ""
+}
+
+func (x *Reservation) GetReadyTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReadyTime
+	}
+	return nil
 }
 
 // Fee is a charge in minor units (cents, haléře) of currency. Once the
@@ -1199,7 +1210,7 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\brenewals\x18\x06 \x01(\x05R\brenewals\x12!\n" +
 	"\fmax_renewals\x18\a \x01(\x05R\vmaxRenewals\x12\x18\n" +
 	"\aoverdue\x18\b \x01(\bR\aoverdue\x120\n" +
-	"\x06patron\x18\t \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\"\xf5\x02\n" +
+	"\x06patron\x18\t \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\"\xb0\x03\n" +
 	"\vReservation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04item\x18\x02 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x12*\n" +
@@ -1211,7 +1222,10 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\x0equeue_position\x18\x06 \x01(\x05R\rqueuePosition\x120\n" +
 	"\x06patron\x18\a \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\x12\x1b\n" +
 	"\trecord_id\x18\b \x01(\tR\brecordId\x12\x14\n" +
-	"\x05title\x18\t \x01(\tR\x05title\"\x80\x03\n" +
+	"\x05title\x18\t \x01(\tR\x05title\x129\n" +
+	"\n" +
+	"ready_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\"\x80\x03\n" +
 	"\x03Fee\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.patronfed.v1.FeeKindR\x04kind\x12\x16\n" +
@@ -1325,24 +1339,25 @@ var file_patronfed_v1_circulation_proto_depIdxs = []int32{
 	14, // 6: patronfed.v1.Reservation.place_time:type_name -> google.protobuf.Timestamp
 	14, // 7: patronfed.v1.Reservation.expire_time:type_name -> google.protobuf.Timestamp
 	5,  // 8: patronfed.v1.Reservation.patron:type_name -> patronfed.v1.LoanPatron
-	1,  // 9: patronfed.v1.Fee.kind:type_name -> patronfed.v1.FeeKind
-	14, // 10: patronfed.v1.Fee.charge_time:type_name -> google.protobuf.Timestamp
-	14, // 11: patronfed.v1.Fee.settle_time:type_name -> google.protobuf.Timestamp
-	3,  // 12: patronfed.v1.Claim.kind:type_name -> patronfed.v1.ClaimKind
-	14, // 13: patronfed.v1.Claim.due_time:type_name -> google.protobuf.Timestamp
-	2,  // 14: patronfed.v1.Notice.kind:type_name -> patronfed.v1.NoticeKind
-	14, // 15: patronfed.v1.Notice.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 16: patronfed.v1.Notice.claims:type_name -> patronfed.v1.Claim
-	14, // 17: patronfed.v1.DebtItem.due_time:type_name -> google.protobuf.Timestamp
-	1,  // 18: patronfed.v1.DebtFee.kind:type_name -> patronfed.v1.FeeKind
-	11, // 19: patronfed.v1.Debts.unreturned_items:type_name -> patronfed.v1.DebtItem
-	12, // 20: patronfed.v1.Debts.unpaid_fees:type_name -> patronfed.v1.DebtFee
-	14, // 21: patronfed.v1.Debts.suspended_until:type_name -> google.protobuf.Timestamp
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	14, // 9: patronfed.v1.Reservation.ready_time:type_name -> google.protobuf.Timestamp
+	1,  // 10: patronfed.v1.Fee.kind:type_name -> patronfed.v1.FeeKind
+	14, // 11: patronfed.v1.Fee.charge_time:type_name -> google.protobuf.Timestamp
+	14, // 12: patronfed.v1.Fee.settle_time:type_name -> google.protobuf.Timestamp
+	3,  // 13: patronfed.v1.Claim.kind:type_name -> patronfed.v1.ClaimKind
+	14, // 14: patronfed.v1.Claim.due_time:type_name -> google.protobuf.Timestamp
+	2,  // 15: patronfed.v1.Notice.kind:type_name -> patronfed.v1.NoticeKind
+	14, // 16: patronfed.v1.Notice.create_time:type_name -> google.protobuf.Timestamp
+	9,  // 17: patronfed.v1.Notice.claims:type_name -> patronfed.v1.Claim
+	14, // 18: patronfed.v1.DebtItem.due_time:type_name -> google.protobuf.Timestamp
+	1,  // 19: patronfed.v1.DebtFee.kind:type_name -> patronfed.v1.FeeKind
+	11, // 20: patronfed.v1.Debts.unreturned_items:type_name -> patronfed.v1.DebtItem
+	12, // 21: patronfed.v1.Debts.unpaid_fees:type_name -> patronfed.v1.DebtFee
+	14, // 22: patronfed.v1.Debts.suspended_until:type_name -> google.protobuf.Timestamp
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_circulation_proto_init() }

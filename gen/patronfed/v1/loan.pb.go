@@ -1170,7 +1170,9 @@ type PlaceReservationRequest struct {
 	//	*PlaceReservationRequest_ItemBarcode
 	//	*PlaceReservationRequest_RecordId
 	Target isPlaceReservationRequest_Target `protobuf_oneof:"target"`
-	// Default: the library's reservation_days after placing.
+	// Default: the library's reservation_days after placing. Once the copy
+	// is on the pickup library's hold shelf, the expiry becomes that
+	// library's pickup_days from then.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

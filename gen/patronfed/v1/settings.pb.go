@@ -55,11 +55,15 @@ type LibrarySettings struct {
 	CollectPhone          bool                   `protobuf:"varint,15,opt,name=collect_phone,json=collectPhone,proto3" json:"collect_phone,omitempty"`
 	CollectAcademicTitles bool                   `protobuf:"varint,16,opt,name=collect_academic_titles,json=collectAcademicTitles,proto3" json:"collect_academic_titles,omitempty"`
 	UpdateTime            *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// A reservation with no expiry given waits this long for its patron at
-	// the pickup library.
+	// A reservation with no expiry given lasts this long (until its copy is
+	// on the hold shelf: then pickup_days).
 	ReservationDays int32 `protobuf:"varint,18,opt,name=reservation_days,json=reservationDays,proto3" json:"reservation_days,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// A reserved copy on this library's hold shelf (checked in here, or
+	// received here from transit) waits this long for its patron, from the
+	// moment it is there.
+	PickupDays    int32 `protobuf:"varint,19,opt,name=pickup_days,json=pickupDays,proto3" json:"pickup_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LibrarySettings) Reset() {
@@ -218,6 +222,13 @@ func (x *LibrarySettings) GetReservationDays() int32 {
 	return 0
 }
 
+func (x *LibrarySettings) GetPickupDays() int32 {
+	if x != nil {
+		return x.PickupDays
+	}
+	return 0
+}
+
 type GetLibrarySettingsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LibraryId     string                 `protobuf:"bytes,1,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
@@ -327,6 +338,7 @@ type UpdateLibrarySettingsRequest struct {
 	CollectPhone                  *bool                  `protobuf:"varint,15,opt,name=collect_phone,json=collectPhone,proto3,oneof" json:"collect_phone,omitempty"`
 	CollectAcademicTitles         *bool                  `protobuf:"varint,16,opt,name=collect_academic_titles,json=collectAcademicTitles,proto3,oneof" json:"collect_academic_titles,omitempty"`
 	ReservationDays               *int32                 `protobuf:"varint,18,opt,name=reservation_days,json=reservationDays,proto3,oneof" json:"reservation_days,omitempty"`
+	PickupDays                    *int32                 `protobuf:"varint,19,opt,name=pickup_days,json=pickupDays,proto3,oneof" json:"pickup_days,omitempty"`
 	unknownFields                 protoimpl.UnknownFields
 	sizeCache                     protoimpl.SizeCache
 }
@@ -476,6 +488,13 @@ func (x *UpdateLibrarySettingsRequest) GetCollectAcademicTitles() bool {
 func (x *UpdateLibrarySettingsRequest) GetReservationDays() int32 {
 	if x != nil && x.ReservationDays != nil {
 		return *x.ReservationDays
+	}
+	return 0
+}
+
+func (x *UpdateLibrarySettingsRequest) GetPickupDays() int32 {
+	if x != nil && x.PickupDays != nil {
+		return *x.PickupDays
 	}
 	return 0
 }
@@ -764,7 +783,7 @@ var File_patronfed_v1_settings_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_settings_proto_rawDesc = "" +
 	"\n" +
-	"\x1bpatronfed/v1/settings.proto\x12\fpatronfed.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x06\n" +
+	"\x1bpatronfed/v1/settings.proto\x12\fpatronfed.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x06\n" +
 	"\x0fLibrarySettings\x12\x1d\n" +
 	"\n" +
 	"library_id\x18\x01 \x01(\tR\tlibraryId\x12\x1b\n" +
@@ -786,12 +805,14 @@ const file_patronfed_v1_settings_proto_rawDesc = "" +
 	"\x17collect_academic_titles\x18\x10 \x01(\bR\x15collectAcademicTitles\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12)\n" +
-	"\x10reservation_days\x18\x12 \x01(\x05R\x0freservationDays\"D\n" +
+	"\x10reservation_days\x18\x12 \x01(\x05R\x0freservationDays\x12\x1f\n" +
+	"\vpickup_days\x18\x13 \x01(\x05R\n" +
+	"pickupDays\"D\n" +
 	"\x19GetLibrarySettingsRequest\x12'\n" +
 	"\n" +
 	"library_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tlibraryId\"W\n" +
 	"\x1aGetLibrarySettingsResponse\x129\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1d.patronfed.v1.LibrarySettingsR\bsettings\"\x87\r\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1d.patronfed.v1.LibrarySettingsR\bsettings\"\xc8\r\n" +
 	"\x1cUpdateLibrarySettingsRequest\x12'\n" +
 	"\n" +
 	"library_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tlibraryId\x12+\n" +
@@ -816,7 +837,9 @@ const file_patronfed_v1_settings_proto_rawDesc = "" +
 	"\rcollect_email\x18\x0e \x01(\bH\fR\fcollectEmail\x88\x01\x01\x12(\n" +
 	"\rcollect_phone\x18\x0f \x01(\bH\rR\fcollectPhone\x88\x01\x01\x12;\n" +
 	"\x17collect_academic_titles\x18\x10 \x01(\bH\x0eR\x15collectAcademicTitles\x88\x01\x01\x129\n" +
-	"\x10reservation_days\x18\x12 \x01(\x05B\t\xbaH\x06\x1a\x04\x18Z(\x01H\x0fR\x0freservationDays\x88\x01\x01:\xeb\x01\xbaH\xe7\x01\x1a\xe4\x01\n" +
+	"\x10reservation_days\x18\x12 \x01(\x05B\t\xbaH\x06\x1a\x04\x18Z(\x01H\x0fR\x0freservationDays\x88\x01\x01\x12/\n" +
+	"\vpickup_days\x18\x13 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x1e(\x01H\x10R\n" +
+	"pickupDays\x88\x01\x01:\xeb\x01\xbaH\xe7\x01\x1a\xe4\x01\n" +
 	"!retention.anonymise_after_archive\x12<anonymise_after_months must be at least archive_after_months\x1a\x80\x01!has(this.archive_after_months) || !has(this.anonymise_after_months) || this.anonymise_after_months >= this.archive_after_monthsB\f\n" +
 	"\n" +
 	"_minor_ageB\x13\n" +
@@ -834,7 +857,8 @@ const file_patronfed_v1_settings_proto_rawDesc = "" +
 	"\x0e_collect_emailB\x10\n" +
 	"\x0e_collect_phoneB\x1a\n" +
 	"\x18_collect_academic_titlesB\x13\n" +
-	"\x11_reservation_days\"\x81\x01\n" +
+	"\x11_reservation_daysB\x0e\n" +
+	"\f_pickup_days\"\x81\x01\n" +
 	"\x1dUpdateLibrarySettingsResponse\x129\n" +
 	"\bsettings\x18\x01 \x01(\v2\x1d.patronfed.v1.LibrarySettingsR\bsettings\x12%\n" +
 	"\x0echanged_fields\x18\x02 \x03(\tR\rchangedFields\"\xb4\x02\n" +
