@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
@@ -187,19 +188,12 @@ func randomHex(r *rand.Rand, n int) string {
 // dayToken is a token id (16 bytes, as auth issues them) for one desk's
 // day: desks log in once a day.
 func dayToken(account string, at time.Time) string {
-	r := rand.New(rand.NewPCG(uint64(at.Unix()/86400), uint64(len(account))*0x9E3779B97F4A7C15^hash64(account)))
+	h := fnv.New64a()
+	h.Write([]byte(account))
+	r := rand.New(rand.NewPCG(uint64(at.Unix()/86400), uint64(len(account))*0x9E3779B97F4A7C15^h.Sum64()))
 	b := make([]byte, 16)
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hash64(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }

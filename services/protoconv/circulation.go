@@ -42,13 +42,10 @@ func Reservation(r circulation.Reservation, patron *pb.LoanPatron) *pb.Reservati
 	out := &pb.Reservation{
 		Id: r.ID, PickupLibraryId: r.PickupLibraryID,
 		PlaceTime: Time(r.PlacedAt), ExpireTime: Time(r.ExpiresAt), QueuePosition: int32(r.QueuePosition),
-		Patron: patron, RecordId: r.RecordID, Title: r.Title,
+		Patron: patron, RecordId: r.RecordID, Title: r.Title, ReadyTime: TimePtr(r.ReadyAt),
 	}
 	if r.Item.ID != "" {
 		out.Item = Item(r.Item)
-	}
-	if r.ReadyAt != nil {
-		out.ReadyTime = Time(*r.ReadyAt)
 	}
 	return out
 }
