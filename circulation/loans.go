@@ -237,17 +237,22 @@ type CheckInResult struct {
 // An item in transit, not on loan, is received: at its destination it
 // arrives (and waits for its hold, or, if nobody waits any more, goes to
 // the shelf or to the next hold); elsewhere it stays on its way, unless
-// the hold it travelled for is gone and another one routes it anew. The
-// result then has no loan.
+// the hold it travelled for is gone and another one routes it anew. A copy
+// from the shelf that a hold waits for is trapped the same way (for its
+// item hold, or captured for the oldest hold on its title). The result
+// then has no loan. A shelf copy nobody waits for is ErrItemNotOnLoan.
 func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.Time) (CheckInResult, error) {
 	it, err := lockItem(ctx, tx, barcode)
 	if err != nil {
 		return CheckInResult{}, err
 	}
-	if it.Status == ItemAvailable && it.TransitToLibraryID != "" {
+	if it.Status == ItemAvailable {
 		res := CheckInResult{Item: it}
 		if err := route(ctx, tx, &res, library, now); err != nil {
 			return CheckInResult{}, err
+		}
+		if !res.Reserved && it.TransitToLibraryID == "" {
+			return CheckInResult{}, ErrItemNotOnLoan
 		}
 		return res, nil
 	}

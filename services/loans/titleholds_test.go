@@ -395,8 +395,8 @@ func TestTransit(t *testing.T) {
 	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetReadyTime() != nil || !rs[0].GetExpireTime().AsTime().Equal(placedExpiry) {
 		t.Errorf("b's hold while its copy travels: %v; want not ready, expiring %v", rs, placedExpiry)
 	}
-	// Received at SLAV, waiting for b; a retry says the same, a new scan
-	// finds nothing to check in.
+	// Received at SLAV, waiting for b; a retry says the same, and so does
+	// a new scan.
 	arrive := &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}
 	checkIn(slav, arrive, true, slavID, "", "receipt at SLAV")
 	// On SLAV's hold shelf: ready now, and b has SLAV's pickup_days (7)
@@ -415,8 +415,7 @@ func TestTransit(t *testing.T) {
 	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || !rs[0].GetReadyTime().AsTime().Equal(s.Clock.Now().Add(-time.Minute)) {
 		t.Errorf("b's hold after a retried receipt: %v; want the first receipt's time", rs)
 	}
-	_, err = slav.loans.CheckIn(slav.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"})
-	circtest.Code(t, err, codes.FailedPrecondition)
+	checkIn(slav, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}, true, slavID, "", "new scan at SLAV")
 	if tr, err := slav.loans.ListTransits(slav.ctx, &pb.ListTransitsRequest{LibraryId: slavID}); err != nil || len(tr.GetTransits()) != 0 {
 		t.Errorf("SLAV's transits after the receipt: %v, %v; want none", tr, err)
 	}
@@ -486,6 +485,19 @@ func TestTransit(t *testing.T) {
 	}
 	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem() != nil || rs[0].GetReadyTime() != nil {
 		t.Errorf("b's hold after its shelved copy went missing: %v; want waiting, not ready", rs)
+	}
+
+	// A copy on a shelf is trapped for the waiting hold by checking it in
+	// (it was never lent: no loan to end); one nobody waits for is not.
+	kors.copyOf(t, "KORS-8404", record)
+	checkIn(kors, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "KORS-8404"}, true, slavID, slavID, "shelf copy checked in at KORS")
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem().GetBarcode() != "KORS-8404" || rs[0].GetReadyTime() != nil {
+		t.Errorf("b's hold after KORS trapped its shelf copy: %v; want KORS-8404, travelling", rs)
+	}
+	kors.copyOf(t, "KORS-8405", record)
+	_, err = kors.loans.CheckIn(kors.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "KORS-8405"})
+	if msg := circtest.Code(t, err, codes.FailedPrecondition); msg != "item is not on loan" {
+		t.Errorf("check-in of a shelf copy nobody waits for: %q", msg)
 	}
 }
 

@@ -84,8 +84,10 @@ type LoanServiceClient interface {
 	// charged the lending library's overdue fee. The response names no
 	// patron: the loan is history from this moment. A returned copy that a
 	// reservation at another library waits for goes into transit there; the
-	// check-in of an item in transit receives it (no loan: lending library
-	// and return time are empty), at its destination for its reservation.
+	// check-in of an item in transit receives it, and that of a copy from the
+	// shelf that a reservation waits for traps it (no loan: lending library
+	// and return time are empty). A shelf copy nobody waits for is
+	// FAILED_PRECONDITION.
 	CheckIn(ctx context.Context, in *CheckInRequest, opts ...grpc.CallOption) (*CheckInResponse, error)
 	// ListPatronLoans lists a patron's active loans. Staff of a library that
 	// may see the patron (home, or consent) see all of them; staff of a
@@ -312,8 +314,10 @@ type LoanServiceServer interface {
 	// charged the lending library's overdue fee. The response names no
 	// patron: the loan is history from this moment. A returned copy that a
 	// reservation at another library waits for goes into transit there; the
-	// check-in of an item in transit receives it (no loan: lending library
-	// and return time are empty), at its destination for its reservation.
+	// check-in of an item in transit receives it, and that of a copy from the
+	// shelf that a reservation waits for traps it (no loan: lending library
+	// and return time are empty). A shelf copy nobody waits for is
+	// FAILED_PRECONDITION.
 	CheckIn(context.Context, *CheckInRequest) (*CheckInResponse, error)
 	// ListPatronLoans lists a patron's active loans. Staff of a library that
 	// may see the patron (home, or consent) see all of them; staff of a
