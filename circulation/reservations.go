@@ -251,7 +251,7 @@ func heldFor(ctx context.Context, q Querier, itemID string) (hold, error) {
 func shelve(ctx context.Context, tx Querier, h hold, now time.Time) error {
 	_, err := tx.Exec(ctx, `UPDATE reservations r SET ready_at = $2::timestamptz,
 		expires_at = $2::timestamptz + make_interval(hours => 24 * s.pickup_days)
-		FROM library_settings s WHERE r.id = $1 AND s.library_id = r.pickup_library_id AND r.ready_at IS NULL`, h.id, now)
+		FROM library_settings s WHERE r.id = $1 AND s.library_id = r.pickup_library_id AND r.status = 'active' AND r.ready_at IS NULL`, h.id, now)
 	return err
 }
 
