@@ -35,7 +35,7 @@ func (w *wiring) rightsServices(ctx context.Context) ([]server.Service, []string
 		w.closers = append(w.closers, func() { stop(); <-done })
 	}
 	return []server.Service{
-		rights.New(w.pool, w.keyring, guard, clk),
+		rights.New(w.pool, w.keyring, guard, clk, w.accountChanged),
 		registration.New(w.pool, w.keyring, guard, clk, w.deps.HashParams),
 		retentionsvc.New(w.pool, guard, clk),
 	}, registration.PublicMethods, nil

@@ -36,8 +36,9 @@ type wiring struct {
 	principals  *principals.Cache
 }
 
-// accountChanged is called after a committed change to an account, so that
-// this replica's next call already reads the new row.
+// accountChanged is called after a committed change to an account or a
+// patron (an erasure), so that this replica's next call already reads the
+// new row.
 func (w *wiring) accountChanged(id string) {
 	if c := w.principalCache(); c != nil {
 		c.Invalidate(id)

@@ -34,11 +34,21 @@ type Service struct {
 	kr    *pii.Keyring
 	guard *access.Guard
 	clock clock.Clock
+	// changed is called with a patron's id after an erasure commits.
+	changed func(patronID string)
 }
 
 // New returns the service.
-func New(db *pgxpool.Pool, kr *pii.Keyring, guard *access.Guard, clk clock.Clock) *Service {
-	return &Service{db: db, kr: kr, guard: guard, clock: clk}
+//
+// changed (may be nil) is called with the patron's id after an erasure
+// commits, so that this replica forgets the patron's cached principal at
+// once and the erased patron's token stops working with the next call;
+// other replicas learn it from the database's notification.
+func New(db *pgxpool.Pool, kr *pii.Keyring, guard *access.Guard, clk clock.Clock, changed func(patronID string)) *Service {
+	if changed == nil {
+		changed = func(string) {}
+	}
+	return &Service{db: db, kr: kr, guard: guard, clock: clk, changed: changed}
 }
 
 // Register implements server.Service.
@@ -354,6 +364,7 @@ func (s *Service) ErasePatronData(ctx context.Context, req *pb.ErasePatronDataRe
 	if err != nil {
 		return nil, store.StatusContext(ctx, err)
 	}
+	s.changed(r.PatronID)
 	if !self {
 		if err := s.recordStaff(ctx, p, []access.Decision{d}, nil, "rights: erasure of the record for request "+r.ID); err != nil {
 			return nil, err
