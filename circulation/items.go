@@ -52,6 +52,13 @@ func scanItem(row pgx.Row) (Item, error) {
 	return it, err
 }
 
+func collectItems(rows pgx.Rows, err error) ([]Item, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) { return scanItem(r) })
+}
+
 // CreateItem adds an item owned by library, a copy of the catalogue record
 // recordID ("" if not known).
 func CreateItem(ctx context.Context, q Querier, library, barcode, title, recordID string, now time.Time) (Item, error) {

@@ -3,6 +3,8 @@ package circulation
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -271,10 +273,74 @@ func CancelReservation(ctx context.Context, tx Querier, id, library, patronID st
 	return nil
 }
 
-// ExpireReservations expires the library's active reservations whose expiry
-// time is before now and returns how many.
-func ExpireReservations(ctx context.Context, q Querier, library string, now time.Time) (int, error) {
-	tag, err := q.Exec(ctx, `UPDATE reservations SET status = 'expired', finished_at = $2
+// Expiry is what expiring a library's reservations did: how many expired,
+// and the copies taken off its hold shelf (only Item, Reserved and
+// PickupLibraryID set: where each goes now), by barcode.
+type Expiry struct {
+	Count   int
+	Cleared []CheckInResult
+}
+
+// ExpireReservations expires the library's active reservations whose
+// expiry time is not after now, and clears its hold shelf: a copy that
+// waited there for one of them is routed as if checked in at the library
+// (to the next hold on this shelf or in transit, or back to the stacks).
+// The copies are locked before the reservations, in the order CheckIn
+// takes them.
+func ExpireReservations(ctx context.Context, tx Querier, library string, now time.Time) (Expiry, error) {
+	items, err := collectItems(tx.Query(ctx, `SELECT `+itemCols+` FROM items i WHERE i.id IN (
+		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND status = 'active'
+		AND expires_at <= $2 AND ready_at IS NOT NULL) ORDER BY i.id FOR UPDATE OF i`, library, now))
+	if err != nil {
+		return Expiry{}, err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE reservations SET status = 'expired', finished_at = $2
 		WHERE pickup_library_id = $1 AND status = 'active' AND expires_at <= $2`, library, now)
-	return int(tag.RowsAffected()), err
+	if err != nil {
+		return Expiry{}, err
+	}
+	e := Expiry{Count: int(tag.RowsAffected())}
+	for _, it := range items {
+		if it.Status != ItemAvailable || it.TransitToLibraryID != "" {
+			continue // not on the shelf after all
+		}
+		res := CheckInResult{Item: it}
+		if err := route(ctx, tx, &res, library, now); err != nil {
+			return Expiry{}, err
+		}
+		e.Cleared = append(e.Cleared, res)
+	}
+	sortCleared(e.Cleared)
+	return e, nil
+}
+
+// ExpiredAt re-reads what ExpireReservations did at library at time at
+// (for an idempotent retry): the copies' routes as they are now. A
+// reservation the patron has since deleted from their history is no
+// longer counted.
+func ExpiredAt(ctx context.Context, q Querier, library string, at time.Time) (Expiry, error) {
+	var e Expiry
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM reservations
+		WHERE pickup_library_id = $1 AND status = 'expired' AND finished_at = $2`, library, at).Scan(&e.Count); err != nil {
+		return Expiry{}, err
+	}
+	items, err := collectItems(q.Query(ctx, `SELECT `+itemCols+` FROM items i WHERE i.id IN (
+		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND status = 'expired'
+		AND finished_at = $2 AND ready_at IS NOT NULL)`, library, at))
+	if err != nil {
+		return Expiry{}, err
+	}
+	for _, it := range items {
+		h, err := heldFor(ctx, q, it.ID)
+		if err != nil {
+			return Expiry{}, err
+		}
+		e.Cleared = append(e.Cleared, CheckInResult{Item: it, Reserved: h.id != "", PickupLibraryID: h.pickup})
+	}
+	sortCleared(e.Cleared)
+	return e, nil
+}
+
+func sortCleared(cs []CheckInResult) {
+	slices.SortFunc(cs, func(a, b CheckInResult) int { return strings.Compare(a.Item.Barcode, b.Item.Barcode) })
 }

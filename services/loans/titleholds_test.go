@@ -3,6 +3,7 @@ package loans_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -313,7 +314,7 @@ func TestTitleHoldCancelExpire(t *testing.T) {
 	// Expiry: b's waiting title hold expires with the library's others.
 	s.Clock.Advance(15 * 24 * time.Hour)
 	brno = staff(t, s, "brno.circ")
-	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{}); err != nil || n.GetExpiredCount() != 1 {
+	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}); err != nil || n.GetExpiredCount() != 1 {
 		t.Errorf("expire: %v, %v", n, err)
 	}
 	if hist := history(t, s, b); len(hist) != 1 || hist[0].GetRecordId() != record ||
@@ -574,4 +575,126 @@ func TestTitleHoldBlocksRenewal(t *testing.T) {
 	if err := renew(); err != nil {
 		t.Errorf("renewal after the waiting hold expired: %v", err)
 	}
+}
+
+// TestHoldShelfExpiry: expiring BRNO's reservations clears its hold shelf.
+// Of three copies left uncollected past the pickup window, one goes to the
+// next title hold (in transit to SLAV), one to the next item hold (on
+// BRNO's shelf again, ready for that patron for 7 days) and one back to the
+// stacks. A retry answers the same list; a new call finds nothing. A hold
+// whose copy is not on the shelf expires without clearing anything.
+func TestHoldShelfExpiry(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	brno, slav := staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
+	brnoID, slavID := s.LibraryID(t, "BRNO"), s.LibraryID(t, "SLAV")
+	brno.copyOf(t, "BRNO-8501", record)
+	brno.item(t, "BRNO-8502", "Karel Čapek: R.U.R.")
+	brno.item(t, "BRNO-8503", "Karel Čapek: Krakatit")
+	brno.item(t, "BRNO-8504", "Karel Čapek: Válka s mloky")
+	a := circtest.NewPatron(t, s, "BRNO", "C8501", "Alena", "Mrázová")
+	b := circtest.NewPatron(t, s, "SLAV", "C8502", "Bohumil", "Hrabal")
+	c := circtest.NewPatron(t, s, "BRNO", "C8503", "Cyril", "Bouda")
+	d := circtest.NewPatron(t, s, "BRNO", "C8504", "Dana", "Medřická")
+	e := circtest.NewPatron(t, s, "BRNO", "C8505", "Ema", "Destinnová")
+	hold := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	shelved := func(barcode string) {
+		t.Helper()
+		if in := brno.checkIn(t, barcode); !in.GetReserved() || in.GetPickupLibraryId() != brnoID {
+			t.Fatalf("check-in of %s: %v; want on BRNO's hold shelf", barcode, in)
+		}
+	}
+	// a's title hold traps 8501; c's item hold traps 8502, with d next in
+	// its queue; e's item hold traps 8503. b holds the title at SLAV.
+	_, err := brno.holdTitle(a.Card, record)
+	hold(err)
+	shelved("BRNO-8501")
+	_, err = slav.holdTitle(b.Card, record)
+	hold(err)
+	_, err = brno.holdItem(c.Card, "BRNO-8502")
+	hold(err)
+	shelved("BRNO-8502")
+	_, err = brno.holdItem(e.Card, "BRNO-8503")
+	hold(err)
+	shelved("BRNO-8503")
+	// e's hold on 8504, lent to a: nothing on the shelf for it.
+	if _, err := brno.checkOut(a.Card, "BRNO-8504"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: e.Card,
+		Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "BRNO-8504"}, ExpireTime: timestamppb.New(s.Clock.Now().Add(24 * time.Hour))})
+	hold(err)
+	s.Clock.Advance(time.Hour)
+	brno = staff(t, s, "brno.circ")
+	_, err = brno.holdItem(d.Card, "BRNO-8502")
+	hold(err)
+
+	// A day on, only e's hold on the lent copy has expired: nothing on
+	// the shelf was for it, and the pickup window (7 days) holds the rest.
+	s.Clock.Advance(24 * time.Hour)
+	brno = staff(t, s, "brno.circ")
+	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}); err != nil ||
+		n.GetExpiredCount() != 1 || len(n.GetCleared()) != 0 {
+		t.Fatalf("expiry after a day: %v, %v; want only e's hold on the lent copy, nothing cleared", n, err)
+	}
+	s.Clock.Advance(7 * 24 * time.Hour)
+	brno, slav = staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
+	req := &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}
+	type route struct {
+		barcode         string
+		reserved        bool
+		pickup, transit string
+	}
+	want := []route{{"BRNO-8501", true, slavID, slavID}, {"BRNO-8502", true, brnoID, ""}, {"BRNO-8503", false, "", ""}}
+	check := func(n *pb.ExpireReservationsResponse, err error, where string) {
+		t.Helper()
+		var got []route
+		for _, c := range n.GetCleared() {
+			got = append(got, route{c.GetItem().GetBarcode(), c.GetReserved(), c.GetPickupLibraryId(), c.GetItem().GetTransitToLibraryId()})
+		}
+		if err != nil || n.GetExpiredCount() != 3 || !slices.Equal(got, want) {
+			t.Errorf("%s: %v, %v; want 3 expired, cleared %v", where, got, err, want)
+		}
+	}
+	n, err := brno.loans.ExpireReservations(brno.ctx, req)
+	check(n, err, "clearing BRNO's shelf")
+	n, err = brno.loans.ExpireReservations(brno.ctx, req)
+	check(n, err, "retried clearing")
+	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}); err != nil ||
+		n.GetExpiredCount() != 0 || len(n.GetCleared()) != 0 {
+		t.Errorf("a new clearing: %v, %v; want nothing", n, err)
+	}
+	// Over REST, as a desk's web client calls it.
+	code, body := s.HTTP(t, "POST", "/v1/reservations:expire", s.Login(t, "brno.circ"), map[string]any{"requestId": req.GetRequestId()})
+	if cl, _ := body["cleared"].([]any); code != 200 || body["expiredCount"] != float64(3) || len(cl) != 3 {
+		t.Errorf("retried clearing over REST: %d %v", code, body)
+	}
+
+	// Where the copies are: 8501 on its way to SLAV for b, 8502 ready for
+	// d for 7 days from now, 8503 lendable to anyone.
+	if tr, err := slav.loans.ListTransits(slav.ctx, &pb.ListTransitsRequest{LibraryId: slavID}); err != nil ||
+		len(tr.GetTransits()) != 1 || tr.GetTransits()[0].GetItem().GetBarcode() != "BRNO-8501" {
+		t.Errorf("SLAV's transits: %v, %v; want BRNO-8501", tr, err)
+	}
+	if rs := slav.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetItem().GetBarcode() != "BRNO-8501" || rs[0].GetReadyTime() != nil {
+		t.Errorf("b's title hold: %v; want BRNO-8501, travelling", rs)
+	}
+	if rs := brno.patronReservations(t, d.ID); len(rs) != 1 || !rs[0].GetReadyTime().AsTime().Equal(s.Clock.Now()) ||
+		!rs[0].GetExpireTime().AsTime().Equal(s.Clock.Now().Add(7*24*time.Hour)) {
+		t.Errorf("d's item hold: %v; want ready now, for 7 days", rs)
+	}
+	if rs := brno.patronReservations(t, a.ID); len(rs) != 0 {
+		t.Errorf("a's expired hold still listed: %v", rs)
+	}
+	if _, err := brno.checkOut(c.Card, "BRNO-8503"); err != nil {
+		t.Errorf("checkout of the copy back in the stacks: %v", err)
+	}
+	// c's hold expired: 8502 now waits for d, not c.
+	_, err = brno.checkOut(c.Card, "BRNO-8502")
+	circtest.Code(t, err, codes.FailedPrecondition)
 }

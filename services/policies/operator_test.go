@@ -67,7 +67,7 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"LoanService/ListTransits":             &pb.ListTransitsRequest{LibraryId: f.brno},
 		"LoanService/PlaceReservation":         &pb.PlaceReservationRequest{RequestId: rid(), CardNumber: "B0001", Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "OPER-1"}},
 		"LoanService/CancelReservation":        &pb.CancelReservationRequest{ReservationId: rid()},
-		"LoanService/ExpireReservations":       &pb.ExpireReservationsRequest{},
+		"LoanService/ExpireReservations":       &pb.ExpireReservationsRequest{RequestId: rid()},
 		"LoanService/ListPatronReservations":   &pb.ListPatronReservationsRequest{PatronId: pid},
 		"FeeService/ChargeFee":                 &pb.ChargeFeeRequest{RequestId: rid(), ItemBarcode: "OPER-1", Kind: pb.FeeKind(2), Amount: 100},
 		"FeeService/RecordPayment":             &pb.RecordPaymentRequest{FeeId: rid(), RequestId: rid(), Amount: 100},

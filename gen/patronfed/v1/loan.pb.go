@@ -1397,7 +1397,9 @@ func (*CancelReservationResponse) Descriptor() ([]byte, []int) {
 }
 
 type ExpireReservationsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A retry with the same id answers the first call's list again.
+	RequestId     string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1432,9 +1434,19 @@ func (*ExpireReservationsRequest) Descriptor() ([]byte, []int) {
 	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{25}
 }
 
+func (x *ExpireReservationsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type ExpireReservationsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExpiredCount  int32                  `protobuf:"varint,1,opt,name=expired_count,json=expiredCount,proto3" json:"expired_count,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ExpiredCount int32                  `protobuf:"varint,1,opt,name=expired_count,json=expiredCount,proto3" json:"expired_count,omitempty"`
+	// The copies taken off the caller's hold shelf, by barcode. It names no
+	// patron.
+	Cleared       []*ClearedCopy `protobuf:"bytes,2,rep,name=cleared,proto3" json:"cleared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1476,6 +1488,79 @@ func (x *ExpireReservationsResponse) GetExpiredCount() int32 {
 	return 0
 }
 
+func (x *ExpireReservationsResponse) GetCleared() []*ClearedCopy {
+	if x != nil {
+		return x.Cleared
+	}
+	return nil
+}
+
+// ClearedCopy is a copy whose reservation expired while it waited on the
+// hold shelf, and where it goes now (as a check-in there would say).
+type ClearedCopy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In transit (item.transit_to_library_id) when the next hold is
+	// collected elsewhere.
+	Item *Item `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	// It waits for another hold: on this shelf again when pickup_library_id
+	// is the caller's library. Otherwise it goes back to the stacks.
+	Reserved        bool   `protobuf:"varint,2,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	PickupLibraryId string `protobuf:"bytes,3,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ClearedCopy) Reset() {
+	*x = ClearedCopy{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearedCopy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearedCopy) ProtoMessage() {}
+
+func (x *ClearedCopy) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearedCopy.ProtoReflect.Descriptor instead.
+func (*ClearedCopy) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ClearedCopy) GetItem() *Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *ClearedCopy) GetReserved() bool {
+	if x != nil {
+		return x.Reserved
+	}
+	return false
+}
+
+func (x *ClearedCopy) GetPickupLibraryId() string {
+	if x != nil {
+		return x.PickupLibraryId
+	}
+	return ""
+}
+
 type ListPatronReservationsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatronId      string                 `protobuf:"bytes,1,opt,name=patron_id,json=patronId,proto3" json:"patron_id,omitempty"`
@@ -1485,7 +1570,7 @@ type ListPatronReservationsRequest struct {
 
 func (x *ListPatronReservationsRequest) Reset() {
 	*x = ListPatronReservationsRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1582,7 @@ func (x *ListPatronReservationsRequest) String() string {
 func (*ListPatronReservationsRequest) ProtoMessage() {}
 
 func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1595,7 @@ func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{27}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListPatronReservationsRequest) GetPatronId() string {
@@ -1529,7 +1614,7 @@ type ListPatronReservationsResponse struct {
 
 func (x *ListPatronReservationsResponse) Reset() {
 	*x = ListPatronReservationsResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1626,7 @@ func (x *ListPatronReservationsResponse) String() string {
 func (*ListPatronReservationsResponse) ProtoMessage() {}
 
 func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1639,7 @@ func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{28}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListPatronReservationsResponse) GetReservations() []*Reservation {
@@ -1666,10 +1751,17 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\vreservation\x18\x01 \x01(\v2\x19.patronfed.v1.ReservationR\vreservation\"K\n" +
 	"\x18CancelReservationRequest\x12/\n" +
 	"\x0ereservation_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rreservationId\"\x1b\n" +
-	"\x19CancelReservationResponse\"\x1b\n" +
-	"\x19ExpireReservationsRequest\"A\n" +
+	"\x19CancelReservationResponse\"D\n" +
+	"\x19ExpireReservationsRequest\x12'\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\"v\n" +
 	"\x1aExpireReservationsResponse\x12#\n" +
-	"\rexpired_count\x18\x01 \x01(\x05R\fexpiredCount\"F\n" +
+	"\rexpired_count\x18\x01 \x01(\x05R\fexpiredCount\x123\n" +
+	"\acleared\x18\x02 \x03(\v2\x19.patronfed.v1.ClearedCopyR\acleared\"}\n" +
+	"\vClearedCopy\x12&\n" +
+	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x12\x1a\n" +
+	"\breserved\x18\x02 \x01(\bR\breserved\x12*\n" +
+	"\x11pickup_library_id\x18\x03 \x01(\tR\x0fpickupLibraryId\"F\n" +
 	"\x1dListPatronReservationsRequest\x12%\n" +
 	"\tpatron_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatronId\"_\n" +
 	"\x1eListPatronReservationsResponse\x12=\n" +
@@ -1704,7 +1796,7 @@ func file_patronfed_v1_loan_proto_rawDescGZIP() []byte {
 	return file_patronfed_v1_loan_proto_rawDescData
 }
 
-var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_patronfed_v1_loan_proto_goTypes = []any{
 	(*CreateItemRequest)(nil),              // 0: patronfed.v1.CreateItemRequest
 	(*CreateItemResponse)(nil),             // 1: patronfed.v1.CreateItemResponse
@@ -1733,68 +1825,71 @@ var file_patronfed_v1_loan_proto_goTypes = []any{
 	(*CancelReservationResponse)(nil),      // 24: patronfed.v1.CancelReservationResponse
 	(*ExpireReservationsRequest)(nil),      // 25: patronfed.v1.ExpireReservationsRequest
 	(*ExpireReservationsResponse)(nil),     // 26: patronfed.v1.ExpireReservationsResponse
-	(*ListPatronReservationsRequest)(nil),  // 27: patronfed.v1.ListPatronReservationsRequest
-	(*ListPatronReservationsResponse)(nil), // 28: patronfed.v1.ListPatronReservationsResponse
-	(*Item)(nil),                           // 29: patronfed.v1.Item
-	(ItemStatus)(0),                        // 30: patronfed.v1.ItemStatus
-	(*LoanPatron)(nil),                     // 31: patronfed.v1.LoanPatron
-	(*Loan)(nil),                           // 32: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),          // 33: google.protobuf.Timestamp
-	(*Fee)(nil),                            // 34: patronfed.v1.Fee
-	(*Reservation)(nil),                    // 35: patronfed.v1.Reservation
+	(*ClearedCopy)(nil),                    // 27: patronfed.v1.ClearedCopy
+	(*ListPatronReservationsRequest)(nil),  // 28: patronfed.v1.ListPatronReservationsRequest
+	(*ListPatronReservationsResponse)(nil), // 29: patronfed.v1.ListPatronReservationsResponse
+	(*Item)(nil),                           // 30: patronfed.v1.Item
+	(ItemStatus)(0),                        // 31: patronfed.v1.ItemStatus
+	(*LoanPatron)(nil),                     // 32: patronfed.v1.LoanPatron
+	(*Loan)(nil),                           // 33: patronfed.v1.Loan
+	(*timestamppb.Timestamp)(nil),          // 34: google.protobuf.Timestamp
+	(*Fee)(nil),                            // 35: patronfed.v1.Fee
+	(*Reservation)(nil),                    // 36: patronfed.v1.Reservation
 }
 var file_patronfed_v1_loan_proto_depIdxs = []int32{
-	29, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
-	30, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
-	29, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
-	29, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
-	31, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
-	32, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
-	32, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
-	29, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
-	33, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
-	34, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
-	32, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
-	32, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
-	29, // 12: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
-	33, // 13: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
+	30, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
+	31, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
+	30, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
+	30, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
+	32, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
+	33, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
+	33, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
+	30, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
+	34, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
+	35, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
+	33, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
+	33, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
+	30, // 12: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
+	34, // 13: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
 	19, // 14: patronfed.v1.ListTransitsResponse.transits:type_name -> patronfed.v1.Transit
-	33, // 15: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
-	35, // 16: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
-	35, // 17: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	0,  // 18: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
-	2,  // 19: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
-	4,  // 20: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
-	6,  // 21: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
-	8,  // 22: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
-	10, // 23: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
-	12, // 24: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
-	14, // 25: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
-	16, // 26: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
-	18, // 27: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
-	21, // 28: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
-	23, // 29: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
-	25, // 30: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
-	27, // 31: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
-	1,  // 32: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
-	3,  // 33: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
-	5,  // 34: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
-	7,  // 35: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
-	9,  // 36: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
-	11, // 37: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
-	13, // 38: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
-	15, // 39: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
-	17, // 40: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
-	20, // 41: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
-	22, // 42: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
-	24, // 43: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
-	26, // 44: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
-	28, // 45: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
-	32, // [32:46] is the sub-list for method output_type
-	18, // [18:32] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	34, // 15: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
+	36, // 16: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
+	27, // 17: patronfed.v1.ExpireReservationsResponse.cleared:type_name -> patronfed.v1.ClearedCopy
+	30, // 18: patronfed.v1.ClearedCopy.item:type_name -> patronfed.v1.Item
+	36, // 19: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	0,  // 20: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
+	2,  // 21: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
+	4,  // 22: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
+	6,  // 23: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
+	8,  // 24: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
+	10, // 25: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
+	12, // 26: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
+	14, // 27: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
+	16, // 28: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
+	18, // 29: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
+	21, // 30: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
+	23, // 31: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
+	25, // 32: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
+	28, // 33: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
+	1,  // 34: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
+	3,  // 35: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
+	5,  // 36: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
+	7,  // 37: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
+	9,  // 38: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
+	11, // 39: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
+	13, // 40: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
+	15, // 41: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
+	17, // 42: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
+	20, // 43: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
+	22, // 44: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
+	24, // 45: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
+	26, // 46: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
+	29, // 47: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
+	34, // [34:48] is the sub-list for method output_type
+	20, // [20:34] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_loan_proto_init() }
@@ -1814,7 +1909,7 @@ func file_patronfed_v1_loan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_loan_proto_rawDesc), len(file_patronfed_v1_loan_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -109,8 +109,11 @@ type LoanServiceClient interface {
 	// library. The reservation becomes history, so nothing of it is returned.
 	CancelReservation(ctx context.Context, in *CancelReservationRequest, opts ...grpc.CallOption) (*CancelReservationResponse, error)
 	// ExpireReservations expires the caller's library's reservations whose
-	// expiry time has passed. Checking out a reserved item to the patron who
-	// reserved it fulfils the reservation.
+	// expiry time has passed, and clears its hold shelf: each copy that
+	// waited there for one of them goes to the next hold (on this shelf
+	// again, or in transit) or back to the stacks, as the answer lists.
+	// Checking out a reserved item to the patron who reserved it fulfils
+	// the reservation.
 	ExpireReservations(ctx context.Context, in *ExpireReservationsRequest, opts ...grpc.CallOption) (*ExpireReservationsResponse, error)
 	// ListPatronReservations lists a patron's active reservations, with the
 	// same visibility as ListPatronLoans.
@@ -339,8 +342,11 @@ type LoanServiceServer interface {
 	// library. The reservation becomes history, so nothing of it is returned.
 	CancelReservation(context.Context, *CancelReservationRequest) (*CancelReservationResponse, error)
 	// ExpireReservations expires the caller's library's reservations whose
-	// expiry time has passed. Checking out a reserved item to the patron who
-	// reserved it fulfils the reservation.
+	// expiry time has passed, and clears its hold shelf: each copy that
+	// waited there for one of them goes to the next hold (on this shelf
+	// again, or in transit) or back to the stacks, as the answer lists.
+	// Checking out a reserved item to the patron who reserved it fulfils
+	// the reservation.
 	ExpireReservations(context.Context, *ExpireReservationsRequest) (*ExpireReservationsResponse, error)
 	// ListPatronReservations lists a patron's active reservations, with the
 	// same visibility as ListPatronLoans.
