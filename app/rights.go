@@ -30,7 +30,9 @@ func (w *wiring) rightsServices(ctx context.Context) ([]server.Service, []string
 		go func() {
 			defer close(done)
 			o := retention.Options{Pause: retention.DefaultPause, WorkShare: cmp.Or(w.deps.Config.RetentionWorkShare, retention.DefaultWorkShare)}
-			retention.Schedule(sctx, retention.New(w.pool, clk, w.logger()), every, o, w.logger())
+			e := retention.New(w.pool, clk, w.logger())
+			e.PatronChanged = w.accountChanged
+			retention.Schedule(sctx, e, every, o, w.logger())
 		}()
 		w.closers = append(w.closers, func() { stop(); <-done })
 	}

@@ -10,10 +10,12 @@
 //   - triggers on accounts and patrons (migration 00009) NOTIFY Channel with
 //     the row's id whenever a column the principal is built from changes, or
 //     the row is deleted; Run LISTENs and drops the entry;
-//   - the replica that makes the change through the API invalidates its own
-//     entry right after the commit (Invalidate), so its next call already
-//     sees it; other replicas see it when the notification arrives
-//     (milliseconds);
+//   - the replica that makes the change (through the API, or in its
+//     scheduled retention run) invalidates its own entry right after the
+//     commit (Invalidate), so its next call already sees it; other
+//     replicas see it when the notification arrives (milliseconds). Only
+//     changes that take access away matter: a patron who is archived or
+//     anonymised fails authentication, and failures are not cached;
 //   - while the LISTEN connection is down nothing is cached, and on
 //     reconnecting the cache starts empty, so a missed notification can
 //     never leave a stale entry;

@@ -58,6 +58,11 @@ type Engine struct {
 	sleep func(context.Context, time.Duration) error
 	// now times batches for Options.WorkShare; tests replace it.
 	now func() time.Time
+	// PatronChanged (optional) is called with the id of each patron a
+	// batch archived or anonymised, once the batch has committed (never in
+	// a dry run): the server drops the patron's cached principal at once
+	// instead of waiting for the database's notification.
+	PatronChanged func(patronID string)
 }
 
 // New returns an engine; log may be nil.

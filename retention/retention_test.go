@@ -336,3 +336,38 @@ func TestPatronStepRechecksBeforeActing(t *testing.T) {
 		}
 	}
 }
+
+// PatronChanged hears of each patron a batch archived or anonymised, after
+// the commit, and of no other: not of a patron held back, nor of anything
+// in a dry run. The server drops those patrons' cached principals with it.
+func TestPatronChangedAfterCommit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	lib := w.library("AAA")
+	w.exec(`UPDATE library_settings SET archive_after_months = 6, anonymise_after_months = 9 WHERE library_id = $1`, lib)
+	idle, stale, busy := w.patron(lib, months(2)), w.patron(lib, epoch), w.patron(lib, epoch)
+	w.loan(lib, busy, epoch, time.Time{}) // unreturned: never archived
+	var heard []string
+	w.eng.PatronChanged = func(id string) {
+		var archived bool
+		w.scalar(&archived, `SELECT archived_at IS NOT NULL FROM patrons WHERE id = $1`, id) // another connection: committed
+		if !archived {
+			t.Errorf("told of %s before its archive was visible", id)
+		}
+		heard = append(heard, id)
+	}
+	w.clock.Set(months(9).Add(time.Hour))
+	w.run(retention.Options{DryRun: true})
+	if len(heard) != 0 {
+		t.Fatalf("a dry run told of %v", heard)
+	}
+	w.run(retention.Options{})
+	// idle is archived (7 months), stale archived and then anonymised (9):
+	// told once per step.
+	slices.Sort(heard)
+	want := []string{idle, stale, stale}
+	slices.Sort(want)
+	if !slices.Equal(heard, want) {
+		t.Errorf("told of %v, want %v (not the borrower %s)", heard, want, busy)
+	}
+}

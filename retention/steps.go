@@ -147,6 +147,7 @@ type batchResult struct {
 	last     string           // keyset: the key of the last row selected
 	done     map[string]int64 // library → rows handled
 	held     []HeldBack       // patrons held back
+	acted    []string         // patrons archived or anonymised
 }
 
 // runStep walks the step's table in batches until a batch comes back
@@ -211,6 +212,11 @@ func (e *Engine) runPatronStep(ctx context.Context, st step, r *Report, libID *s
 		took := e.now().Sub(t)
 		if err != nil {
 			return err
+		}
+		if !o.DryRun && e.PatronChanged != nil {
+			for _, id := range res.acted {
+				e.PatronChanged(id)
+			}
 		}
 		total += account(r, st, res, o, total)
 		if i+size >= len(ids) {
@@ -379,6 +385,7 @@ func (e *Engine) patronBatch(ctx context.Context, tx pgx.Tx, st step, ids []stri
 			continue
 		}
 		res.done[libOf[id]]++
+		res.acted = append(res.acted, id)
 	}
 	return res, nil
 }
