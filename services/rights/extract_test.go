@@ -29,8 +29,10 @@ func giveB0001Everything(t *testing.T, s *testserver.Server) (id, token string) 
 		t.Fatal(err)
 	}
 	now := testserver.Epoch
-	exec(t, s, `INSERT INTO reservations (item_id, patron_id, pickup_library_id, placed_at, expires_at)
-		SELECT i.id, $1, $2, $3::timestamptz, $3::timestamptz + interval '7 days' FROM items i WHERE i.barcode = 'KORS-0001'`, id, kors, now)
+	// On KORS's hold shelf since an hour after it was placed.
+	exec(t, s, `INSERT INTO reservations (item_id, patron_id, pickup_library_id, placed_at, expires_at, ready_at)
+		SELECT i.id, $1, $2, $3::timestamptz, $3::timestamptz + interval '7 days', $3::timestamptz + interval '1 hour'
+		FROM items i WHERE i.barcode = 'KORS-0001'`, id, kors, now)
 	exec(t, s, `INSERT INTO reservations (item_id, patron_id, pickup_library_id, status, placed_at, expires_at, finished_at)
 		SELECT i.id, $1, $2, 'cancelled', $3::timestamptz - interval '30 days', $3::timestamptz - interval '23 days', $3::timestamptz - interval '25 days'
 		FROM items i WHERE i.barcode = 'BRNO-0002'`, id, brno, now)
@@ -108,7 +110,8 @@ func TestPatronExtractCoversEveryKind(t *testing.T) {
 	if l := list(t, x, "active_loans"); len(l) != 2 {
 		t.Errorf("active loans %v, want 2", l)
 	}
-	if r := list(t, x, "reservations"); len(r) != 1 || r[0]["item_barcode"] != "KORS-0001" {
+	if r := list(t, x, "reservations"); len(r) != 1 || r[0]["item_barcode"] != "KORS-0001" ||
+		r[0]["ready_at"] != testserver.Epoch.Add(time.Hour).Format(time.RFC3339Nano) {
 		t.Errorf("reservations %v", r)
 	}
 	if h := list(t, x, "history"); len(h) != 3 || x["history_count"] != float64(3) {
