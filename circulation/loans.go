@@ -303,7 +303,7 @@ func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.
 // any other copy is not in transit.
 func route(ctx context.Context, tx Querier, res *CheckInResult, library string, now time.Time) error {
 	it := &res.Item
-	h, err := heldFor(ctx, tx, it.ID)
+	h, err := lockHeldFor(ctx, tx, it.ID)
 	if err != nil {
 		return err
 	}

@@ -246,6 +246,28 @@ func heldFor(ctx context.Context, q Querier, itemID string) (hold, error) {
 	return h, err
 }
 
+// lockHeldFor is heldFor for a check-in: it locks every active hold on
+// the item (a handful), so that a cancel either finishes first, and the
+// next hold takes the copy, or waits for the check-in and then cancels a
+// hold whose copy is on the shelf, which the shelf's next clearing
+// routes. Without LIMIT, a hold that a concurrent cancel ends while this
+// waits for it drops out, and the next one is still found.
+func lockHeldFor(ctx context.Context, tx Querier, itemID string) (hold, error) {
+	rows, err := tx.Query(ctx, `SELECT id::text, pickup_library_id::text FROM reservations
+		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id FOR UPDATE`, itemID)
+	if err != nil {
+		return hold{}, err
+	}
+	var first, h hold
+	_, err = pgx.ForEachRow(rows, []any{&h.id, &h.pickup}, func() error {
+		if first.id == "" {
+			first = h
+		}
+		return nil
+	})
+	return first, err
+}
+
 // shelve puts the copy on the pickup library's hold shelf for hold h: it
 // is ready now and waits the library's pickup_days from now (in 24-hour
 // days, like every other period here, whatever the session's time zone).
@@ -281,31 +303,71 @@ type Expiry struct {
 	Cleared []CheckInResult
 }
 
+// shelfLeft selects the items of library $1's reservations that ended
+// (expired or cancelled) while their copy waited on its hold shelf, and
+// that a clearing is to clear (cleared = "IS NULL", which
+// reservations_to_clear_idx serves) or cleared at $2 (cleared = "= $2",
+// for a replay): those still there, not lent since.
+func shelfLeft(cleared string) string {
+	return `SELECT ` + itemCols + ` FROM items i WHERE i.status = 'available' AND i.id IN (
+	SELECT r.item_id FROM reservations r WHERE r.pickup_library_id = $1 AND r.ready_at IS NOT NULL
+	AND r.status IN ('expired', 'cancelled') AND r.cleared_at ` + cleared + `
+	AND NOT EXISTS (SELECT 1 FROM loans l WHERE l.item_id = r.item_id AND l.checked_out_at >= r.finished_at))
+	ORDER BY i.id`
+}
+
+// The statements of a clearing, for library $1 at time $2 (each served by
+// a partial index of migration 00019: TestClearingReadsByIndex).
+const (
+	// lockShelfSQL locks the copies the clearing may route.
+	lockShelfSQL = `SELECT 1 FROM items WHERE id IN (
+		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND status = 'active' AND expires_at <= $2
+		AND ready_at IS NOT NULL
+		UNION ALL
+		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND ready_at IS NOT NULL
+		AND status IN ('expired', 'cancelled') AND cleared_at IS NULL)
+		ORDER BY id FOR UPDATE`
+	expireSQL = `UPDATE reservations SET status = 'expired', finished_at = $2
+		WHERE pickup_library_id = $1 AND status = 'active' AND expires_at <= $2`
+	clearSQL = `UPDATE reservations SET cleared_at = $2 WHERE pickup_library_id = $1
+		AND ready_at IS NOT NULL AND status IN ('expired', 'cancelled') AND cleared_at IS NULL`
+)
+
 // ExpireReservations expires the library's active reservations whose
-// expiry time is not after now, and clears its hold shelf: a copy that
-// waited there for one of them is routed as if checked in at the library
-// (to the next hold on this shelf or in transit, or back to the stacks).
-// The copies are locked before the reservations, in the order CheckIn
-// takes them.
+// expiry time is not after now, and clears its hold shelf: each copy left
+// there by a reservation that expired or was cancelled while it waited is
+// routed as if checked in at the library (to the next hold, on this shelf
+// again or in transit, or back to the stacks); one already sent on to
+// another hold stays on its way. The copies are locked before the reservations, in the order
+// CheckIn takes them.
 func ExpireReservations(ctx context.Context, tx Querier, library string, now time.Time) (Expiry, error) {
-	items, err := collectItems(tx.Query(ctx, `SELECT `+itemCols+` FROM items i WHERE i.id IN (
-		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND status = 'active'
-		AND expires_at <= $2 AND ready_at IS NOT NULL) ORDER BY i.id FOR UPDATE OF i`, library, now))
+	if _, err := tx.Exec(ctx, lockShelfSQL, library, now); err != nil {
+		return Expiry{}, err
+	}
+	tag, err := tx.Exec(ctx, expireSQL, library, now)
 	if err != nil {
 		return Expiry{}, err
 	}
-	tag, err := tx.Exec(ctx, `UPDATE reservations SET status = 'expired', finished_at = $2
-		WHERE pickup_library_id = $1 AND status = 'active' AND expires_at <= $2`, library, now)
+	items, err := collectItems(tx.Query(ctx, shelfLeft("IS NULL"), library))
 	if err != nil {
+		return Expiry{}, err
+	}
+	if _, err := tx.Exec(ctx, clearSQL, library, now); err != nil {
 		return Expiry{}, err
 	}
 	e := Expiry{Count: int(tag.RowsAffected())}
 	for _, it := range items {
-		if it.Status != ItemAvailable || it.TransitToLibraryID != "" {
-			continue // not on the shelf after all
-		}
 		res := CheckInResult{Item: it}
-		if err := route(ctx, tx, &res, library, now); err != nil {
+		if it.TransitToLibraryID == "" {
+			err = route(ctx, tx, &res, library, now)
+		} else {
+			// A check-in has sent it to another hold since: it stays on
+			// its way.
+			var h hold
+			h, err = heldFor(ctx, tx, it.ID)
+			res.Reserved, res.PickupLibraryID = h.id != "", h.pickup
+		}
+		if err != nil {
 			return Expiry{}, err
 		}
 		e.Cleared = append(e.Cleared, res)
@@ -316,17 +378,15 @@ func ExpireReservations(ctx context.Context, tx Querier, library string, now tim
 
 // ExpiredAt re-reads what ExpireReservations did at library at time at
 // (for an idempotent retry): the copies' routes as they are now. A
-// reservation the patron has since deleted from their history is no
-// longer counted.
+// reservation the patron has since deleted from their history still
+// counts (it is anonymised, not deleted).
 func ExpiredAt(ctx context.Context, q Querier, library string, at time.Time) (Expiry, error) {
 	var e Expiry
 	if err := q.QueryRow(ctx, `SELECT count(*) FROM reservations
 		WHERE pickup_library_id = $1 AND status = 'expired' AND finished_at = $2`, library, at).Scan(&e.Count); err != nil {
 		return Expiry{}, err
 	}
-	items, err := collectItems(q.Query(ctx, `SELECT `+itemCols+` FROM items i WHERE i.id IN (
-		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND status = 'expired'
-		AND finished_at = $2 AND ready_at IS NOT NULL)`, library, at))
+	items, err := collectItems(q.Query(ctx, shelfLeft("= $2"), library, at))
 	if err != nil {
 		return Expiry{}, err
 	}

@@ -582,7 +582,9 @@ func TestTitleHoldBlocksRenewal(t *testing.T) {
 // next title hold (in transit to SLAV), one to the next item hold (on
 // BRNO's shelf again, ready for that patron for 7 days) and one back to the
 // stacks. A retry answers the same list; a new call finds nothing. A hold
-// whose copy is not on the shelf expires without clearing anything.
+// whose copy is not on the shelf expires without clearing anything. A copy
+// whose hold was cancelled while it waited is cleared too, unless it has
+// been lent since.
 func TestHoldShelfExpiry(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
@@ -629,6 +631,27 @@ func TestHoldShelfExpiry(t *testing.T) {
 	_, err = brno.loans.PlaceReservation(brno.ctx, &pb.PlaceReservationRequest{RequestId: circtest.ReqID(), CardNumber: e.Card,
 		Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "BRNO-8504"}, ExpireTime: timestamppb.New(s.Clock.Now().Add(24 * time.Hour))})
 	hold(err)
+	// Two holds cancelled while their copies wait on the shelf: c's by
+	// the desk, a's by a in the catalogue. 8507 is then lent to d and
+	// returned, so it is no longer on the shelf to clear; 8506 is.
+	brno.item(t, "BRNO-8506", "Karel Čapek: Povětroň")
+	brno.item(t, "BRNO-8507", "Karel Čapek: Obyčejný život")
+	h6, err := brno.holdItem(c.Card, "BRNO-8506")
+	hold(err)
+	shelved("BRNO-8506")
+	h7, err := brno.holdItem(a.Card, "BRNO-8507")
+	hold(err)
+	shelved("BRNO-8507")
+	_, err = brno.loans.CancelReservation(brno.ctx, &pb.CancelReservationRequest{ReservationId: h6.GetId()})
+	hold(err)
+	_, err = pb.NewOpacLoanServiceClient(s.Conn).CancelMyReservation(testserver.Ctx(s.PatronLogin(t, a.Card)),
+		&pb.CancelMyReservationRequest{ReservationId: h7.GetId()})
+	hold(err)
+	_, err = brno.checkOut(d.Card, "BRNO-8507")
+	hold(err)
+	if in := brno.checkIn(t, "BRNO-8507"); in.GetReserved() {
+		t.Fatalf("d's return of BRNO-8507: %v; want to the stacks", in)
+	}
 	s.Clock.Advance(time.Hour)
 	brno = staff(t, s, "brno.circ")
 	_, err = brno.holdItem(d.Card, "BRNO-8502")
@@ -636,11 +659,13 @@ func TestHoldShelfExpiry(t *testing.T) {
 
 	// A day on, only e's hold on the lent copy has expired: nothing on
 	// the shelf was for it, and the pickup window (7 days) holds the rest.
+	// The clearing takes 8506 back to the stacks, and only that.
 	s.Clock.Advance(24 * time.Hour)
 	brno = staff(t, s, "brno.circ")
 	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}); err != nil ||
-		n.GetExpiredCount() != 1 || len(n.GetCleared()) != 0 {
-		t.Fatalf("expiry after a day: %v, %v; want only e's hold on the lent copy, nothing cleared", n, err)
+		n.GetExpiredCount() != 1 || len(n.GetCleared()) != 1 || n.GetCleared()[0].GetItem().GetBarcode() != "BRNO-8506" ||
+		n.GetCleared()[0].GetReserved() || n.GetCleared()[0].GetItem().GetTransitToLibraryId() != "" {
+		t.Fatalf("expiry after a day: %v, %v; want only e's hold on the lent copy expired, and BRNO-8506 to the stacks", n, err)
 	}
 	s.Clock.Advance(7 * 24 * time.Hour)
 	brno, slav = staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
@@ -697,4 +722,68 @@ func TestHoldShelfExpiry(t *testing.T) {
 	// c's hold expired: 8502 now waits for d, not c.
 	_, err = brno.checkOut(c.Card, "BRNO-8502")
 	circtest.Code(t, err, codes.FailedPrecondition)
+}
+
+// A cancel that commits while a check-in waits for the hold's row ends the
+// hold first: the check-in does not put the copy aside for it, and the
+// cancelled hold never becomes ready.
+func TestCheckInWaitsForConcurrentCancel(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	ctx := context.Background()
+	brno := staff(t, s, "brno.circ")
+	brno.item(t, "BRNO-8601", "Karel Čapek: Hordubal")
+	a := circtest.NewPatron(t, s, "BRNO", "C8601", "Adam", "Hordubal")
+	b := circtest.NewPatron(t, s, "BRNO", "C8602", "Polana", "Hordubalová")
+	if _, err := brno.checkOut(a.Card, "BRNO-8601"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := brno.holdItem(b.Card, "BRNO-8601")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel, err := s.DB.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel.Rollback(ctx) //nolint:errcheck
+	if _, err := cancel.Exec(ctx, `UPDATE reservations SET status = 'cancelled', finished_at = $2 WHERE id = $1`,
+		h.GetId(), s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		in  *pb.CheckInResponse
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		in, err := brno.loans.CheckIn(brno.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8601"})
+		done <- result{in, err}
+	}()
+	// Wait until the check-in waits for the cancel's row lock.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var waiting int
+		if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the check-in never waited for the cancel")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cancel.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.in.GetReserved() {
+		t.Errorf("check-in racing the cancel: %v, %v; want the copy to the stacks", r.in, r.err)
+	}
+	var ready *time.Time
+	if err := s.DB.QueryRow(ctx, `SELECT ready_at FROM reservations WHERE id = $1`, h.GetId()).Scan(&ready); err != nil || ready != nil {
+		t.Errorf("the cancelled hold's ready time: %v, %v; want none", ready, err)
+	}
 }

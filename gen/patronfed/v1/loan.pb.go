@@ -1495,8 +1495,9 @@ func (x *ExpireReservationsResponse) GetCleared() []*ClearedCopy {
 	return nil
 }
 
-// ClearedCopy is a copy whose reservation expired while it waited on the
-// hold shelf, and where it goes now (as a check-in there would say).
+// ClearedCopy is a copy whose reservation expired or was cancelled while
+// it waited on the hold shelf, and where it goes now (as a check-in there
+// would say).
 type ClearedCopy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// In transit (item.transit_to_library_id) when the next hold is

@@ -107,11 +107,14 @@ type LoanServiceClient interface {
 	PlaceReservation(ctx context.Context, in *PlaceReservationRequest, opts ...grpc.CallOption) (*PlaceReservationResponse, error)
 	// CancelReservation cancels an active reservation of the caller's
 	// library. The reservation becomes history, so nothing of it is returned.
+	// A copy waiting on the hold shelf for it stays there until the shelf's
+	// next clearing (ExpireReservations), as after a cancel in the catalogue.
 	CancelReservation(ctx context.Context, in *CancelReservationRequest, opts ...grpc.CallOption) (*CancelReservationResponse, error)
 	// ExpireReservations expires the caller's library's reservations whose
-	// expiry time has passed, and clears its hold shelf: each copy that
-	// waited there for one of them goes to the next hold (on this shelf
-	// again, or in transit) or back to the stacks, as the answer lists.
+	// expiry time has passed, and clears its hold shelf: each copy still
+	// there whose reservation has expired or was cancelled since the last
+	// clearing goes to the next hold (on this shelf again, or in transit)
+	// or back to the stacks, as the answer lists.
 	// Checking out a reserved item to the patron who reserved it fulfils
 	// the reservation.
 	ExpireReservations(ctx context.Context, in *ExpireReservationsRequest, opts ...grpc.CallOption) (*ExpireReservationsResponse, error)
@@ -340,11 +343,14 @@ type LoanServiceServer interface {
 	PlaceReservation(context.Context, *PlaceReservationRequest) (*PlaceReservationResponse, error)
 	// CancelReservation cancels an active reservation of the caller's
 	// library. The reservation becomes history, so nothing of it is returned.
+	// A copy waiting on the hold shelf for it stays there until the shelf's
+	// next clearing (ExpireReservations), as after a cancel in the catalogue.
 	CancelReservation(context.Context, *CancelReservationRequest) (*CancelReservationResponse, error)
 	// ExpireReservations expires the caller's library's reservations whose
-	// expiry time has passed, and clears its hold shelf: each copy that
-	// waited there for one of them goes to the next hold (on this shelf
-	// again, or in transit) or back to the stacks, as the answer lists.
+	// expiry time has passed, and clears its hold shelf: each copy still
+	// there whose reservation has expired or was cancelled since the last
+	// clearing goes to the next hold (on this shelf again, or in transit)
+	// or back to the stacks, as the answer lists.
 	// Checking out a reserved item to the patron who reserved it fulfils
 	// the reservation.
 	ExpireReservations(context.Context, *ExpireReservationsRequest) (*ExpireReservationsResponse, error)

@@ -65,6 +65,9 @@ type OpacLoanServiceClient interface {
 	// the first answer.
 	PlaceMyReservation(ctx context.Context, in *PlaceMyReservationRequest, opts ...grpc.CallOption) (*PlaceMyReservationResponse, error)
 	ListMyReservations(ctx context.Context, in *ListMyReservationsRequest, opts ...grpc.CallOption) (*ListMyReservationsResponse, error)
+	// CancelMyReservation cancels one of the patron's active reservations;
+	// a copy already on the hold shelf for it is cleared from there by the
+	// pickup library.
 	CancelMyReservation(ctx context.Context, in *CancelMyReservationRequest, opts ...grpc.CallOption) (*CancelMyReservationResponse, error)
 	// ListMyFees returns fees (attached or detached), letters and what the
 	// patron still owes.
@@ -204,6 +207,9 @@ type OpacLoanServiceServer interface {
 	// the first answer.
 	PlaceMyReservation(context.Context, *PlaceMyReservationRequest) (*PlaceMyReservationResponse, error)
 	ListMyReservations(context.Context, *ListMyReservationsRequest) (*ListMyReservationsResponse, error)
+	// CancelMyReservation cancels one of the patron's active reservations;
+	// a copy already on the hold shelf for it is cleared from there by the
+	// pickup library.
 	CancelMyReservation(context.Context, *CancelMyReservationRequest) (*CancelMyReservationResponse, error)
 	// ListMyFees returns fees (attached or detached), letters and what the
 	// patron still owes.
