@@ -29,21 +29,23 @@ const (
 // Item is a lendable copy. RecordID is the catalogue record it is a copy
 // of ("" if not known): a hold on that record can be served by it.
 // TransitToLibraryID is the library the copy is travelling to for a hold
-// ("" when it is not in transit).
+// ("" when it is not in transit), TransitFromLibraryID the one that sent
+// it ("" also for a copy sent before migration 00020).
 type Item struct {
 	ID, Barcode, Title, OwningLibraryID, Status, RecordID string
-	TransitToLibraryID                                    string
+	TransitToLibraryID, TransitFromLibraryID              string
 }
 
 // itemCols are the columns of Item, read from items i. The coalesces let
 // the same list read an outer-joined item that is not there (all "").
 const itemCols = `coalesce(i.id::text, ''), coalesce(i.barcode, ''), coalesce(i.title, ''),
 	coalesce(i.owning_library_id::text, ''), coalesce(i.status, ''), coalesce(i.record_id, ''),
-	coalesce(i.transit_to_library_id::text, '')`
+	coalesce(i.transit_to_library_id::text, ''), coalesce(i.transit_from_library_id::text, '')`
 
 // dest are the scan destinations of itemCols.
 func (it *Item) dest() []any {
-	return []any{&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status, &it.RecordID, &it.TransitToLibraryID}
+	return []any{&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status, &it.RecordID, &it.TransitToLibraryID,
+		&it.TransitFromLibraryID}
 }
 
 func scanItem(row pgx.Row) (Item, error) {
@@ -116,7 +118,8 @@ func UpdateItem(ctx context.Context, tx Querier, library, barcode string, ch Ite
 			status = coalesce($4, status), updated_at = $5,
 			-- A copy lost on its way is no longer travelling.
 			transit_to_library_id = CASE WHEN $6 THEN NULL ELSE transit_to_library_id END,
-			transit_since = CASE WHEN $6 THEN NULL ELSE transit_since END
+			transit_since = CASE WHEN $6 THEN NULL ELSE transit_since END,
+			transit_from_library_id = CASE WHEN $6 THEN NULL ELSE transit_from_library_id END
 		WHERE id = $1 RETURNING `+itemCols, it.ID, ch.Title, ch.RecordID, ch.Status, now, gone))
 }
 
@@ -126,11 +129,15 @@ type Transit struct {
 	Since time.Time
 }
 
-// TransitsTo lists the copies in transit to library, longest on the way
-// first.
-func TransitsTo(ctx context.Context, q Querier, library string, limit, offset int) ([]Transit, error) {
+// Transits lists the copies in transit to library, or (outgoing) the ones
+// it sent that have not arrived yet, longest on the way first.
+func Transits(ctx context.Context, q Querier, library string, outgoing bool, limit, offset int) ([]Transit, error) {
+	col := "i.transit_to_library_id"
+	if outgoing {
+		col = "i.transit_from_library_id"
+	}
 	rows, err := q.Query(ctx, `SELECT `+itemCols+`, i.transit_since FROM items i
-		WHERE i.transit_to_library_id = $1 ORDER BY i.transit_since, i.id LIMIT $2 OFFSET $3`, library, limit, offset)
+		WHERE `+col+` = $1 ORDER BY i.transit_since, i.id LIMIT $2 OFFSET $3`, library, limit, offset)
 	if err != nil {
 		return nil, err
 	}

@@ -114,7 +114,7 @@ func CheckOut(ctx context.Context, tx Querier, patronID, library, barcode string
 	if err != nil {
 		return Loan{}, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE items SET status = 'on_loan', updated_at = $2, transit_to_library_id = NULL, transit_since = NULL
+	if _, err := tx.Exec(ctx, `UPDATE items SET status = 'on_loan', updated_at = $2, transit_to_library_id = NULL, transit_since = NULL, transit_from_library_id = NULL
 		WHERE id = $1`, it.ID, now); err != nil {
 		return Loan{}, err
 	}
@@ -327,12 +327,17 @@ func route(ctx context.Context, tx Querier, res *CheckInResult, library string, 
 	if to == it.TransitToLibraryID {
 		return nil
 	}
+	from := ""
+	if to != "" {
+		from = library
+	}
 	if _, err := tx.Exec(ctx, `UPDATE items SET transit_to_library_id = nullif($2, '')::uuid,
-		transit_since = CASE WHEN $2 = '' THEN NULL ELSE $3::timestamptz END, updated_at = $3 WHERE id = $1`,
-		it.ID, to, now); err != nil {
+		transit_since = CASE WHEN $2 = '' THEN NULL ELSE $3::timestamptz END,
+		transit_from_library_id = nullif($4, '')::uuid, updated_at = $3 WHERE id = $1`,
+		it.ID, to, now, from); err != nil {
 		return err
 	}
-	it.TransitToLibraryID = to
+	it.TransitToLibraryID, it.TransitFromLibraryID = to, from
 	return nil
 }
 

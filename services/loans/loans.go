@@ -316,7 +316,8 @@ func (s *Service) ListTransits(ctx context.Context, req *pb.ListTransitsRequest)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := circulation.TransitsTo(ctx, s.db, p.LibraryID, limit, offset)
+	outgoing := req.GetDirection() == pb.TransitDirection_TRANSIT_DIRECTION_OUTGOING
+	ts, err := circulation.Transits(ctx, s.db, p.LibraryID, outgoing, limit, offset)
 	if err != nil {
 		return nil, store.Status(err)
 	}

@@ -379,6 +379,26 @@ func TestTransit(t *testing.T) {
 	if tr, err := brno.loans.ListTransits(brno.ctx, &pb.ListTransitsRequest{LibraryId: brnoID}); err != nil || len(tr.GetTransits()) != 0 {
 		t.Errorf("BRNO's transits: %v, %v; want none", tr, err)
 	}
+	// BRNO sees what it sent: from BRNO to SLAV (over REST too).
+	outgoing := func(d desk, lib string) []*pb.Transit {
+		t.Helper()
+		tr, err := d.loans.ListTransits(d.ctx, &pb.ListTransitsRequest{LibraryId: lib, Direction: pb.TransitDirection_TRANSIT_DIRECTION_OUTGOING})
+		if err != nil {
+			t.Fatalf("outgoing transits: %v", err)
+		}
+		return tr.GetTransits()
+	}
+	if out := outgoing(brno, brnoID); len(out) != 1 || out[0].GetItem().GetBarcode() != "BRNO-8401" ||
+		out[0].GetItem().GetTransitFromLibraryId() != brnoID || out[0].GetItem().GetTransitToLibraryId() != slavID {
+		t.Errorf("BRNO's outgoing transits: %v; want BRNO-8401 from BRNO to SLAV", out)
+	}
+	if out := outgoing(slav, slavID); len(out) != 0 {
+		t.Errorf("SLAV's outgoing transits: %v; want none", out)
+	}
+	code, body = s.HTTP(t, "GET", "/v1/libraries/"+brnoID+"/transits?direction=TRANSIT_DIRECTION_OUTGOING", s.Login(t, "brno.circ"), nil)
+	if ts, _ := body["transits"].([]any); code != 200 || len(ts) != 1 {
+		t.Errorf("BRNO's outgoing transits over REST: %d %v", code, body)
+	}
 	_, err = brno.loans.ListTransits(brno.ctx, &pb.ListTransitsRequest{LibraryId: slavID})
 	circtest.Code(t, err, codes.PermissionDenied)
 	// Lent nowhere but at SLAV, with the reason.
@@ -388,6 +408,12 @@ func TestTransit(t *testing.T) {
 	}
 	// A stop on the way changes nothing.
 	checkIn(kors, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}, true, slavID, slavID, "check-in at KORS on the way")
+	if out := outgoing(brno, brnoID); len(out) != 1 {
+		t.Errorf("BRNO's outgoing transits after the stop at KORS: %v; want BRNO-8401 still", out)
+	}
+	if out := outgoing(kors, s.LibraryID(t, "KORS")); len(out) != 0 {
+		t.Errorf("KORS's outgoing transits: %v; want none (it only passed through)", out)
+	}
 	// Still on its way ten days later: b's hold is not ready and keeps
 	// the expiry it was placed with (SLAV's reservation_days, 14).
 	placedExpiry := h.GetExpireTime().AsTime()
@@ -419,6 +445,9 @@ func TestTransit(t *testing.T) {
 	checkIn(slav, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8401"}, true, slavID, "", "new scan at SLAV")
 	if tr, err := slav.loans.ListTransits(slav.ctx, &pb.ListTransitsRequest{LibraryId: slavID}); err != nil || len(tr.GetTransits()) != 0 {
 		t.Errorf("SLAV's transits after the receipt: %v, %v; want none", tr, err)
+	}
+	if out := outgoing(brno, brnoID); len(out) != 0 {
+		t.Errorf("BRNO's outgoing transits after the receipt: %v; want none", out)
 	}
 	if _, err := slav.checkOut(b.Card, "BRNO-8401"); err != nil {
 		t.Fatalf("checkout at SLAV by the hold's patron: %v", err)

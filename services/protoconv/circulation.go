@@ -23,7 +23,8 @@ var itemStatuses = map[string]pb.ItemStatus{
 // Item converts an item.
 func Item(it circulation.Item) *pb.Item {
 	return &pb.Item{Id: it.ID, Barcode: it.Barcode, Title: it.Title, OwningLibraryId: it.OwningLibraryID, Status: itemStatuses[it.Status],
-		RecordId: it.RecordID, TransitToLibraryId: it.TransitToLibraryID}
+		RecordId: it.RecordID, TransitToLibraryId: it.TransitToLibraryID,
+		TransitFromLibraryId: it.TransitFromLibraryID}
 }
 
 // Loan converts an active loan; patron is nil in the patron's own view.

@@ -243,8 +243,11 @@ type Item struct {
 	// there; empty when it is not in transit. It is lent only there, and its
 	// check-in there receives it.
 	TransitToLibraryId string `protobuf:"bytes,7,opt,name=transit_to_library_id,json=transitToLibraryId,proto3" json:"transit_to_library_id,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The library that sent it on its way (empty when it is not in transit,
+	// or was sent before the library's origin was recorded).
+	TransitFromLibraryId string `protobuf:"bytes,8,opt,name=transit_from_library_id,json=transitFromLibraryId,proto3" json:"transit_from_library_id,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Item) Reset() {
@@ -322,6 +325,13 @@ func (x *Item) GetRecordId() string {
 func (x *Item) GetTransitToLibraryId() string {
 	if x != nil {
 		return x.TransitToLibraryId
+	}
+	return ""
+}
+
+func (x *Item) GetTransitFromLibraryId() string {
+	if x != nil {
+		return x.TransitFromLibraryId
 	}
 	return ""
 }
@@ -1183,7 +1193,7 @@ var File_patronfed_v1_circulation_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\n" +
-	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x01\n" +
+	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\abarcode\x18\x02 \x01(\tR\abarcode\x12\x14\n" +
@@ -1191,7 +1201,8 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\x11owning_library_id\x18\x04 \x01(\tR\x0fowningLibraryId\x120\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x18.patronfed.v1.ItemStatusR\x06status\x12\x1b\n" +
 	"\trecord_id\x18\x06 \x01(\tR\brecordId\x121\n" +
-	"\x15transit_to_library_id\x18\a \x01(\tR\x12transitToLibraryId\"\xa4\x01\n" +
+	"\x15transit_to_library_id\x18\a \x01(\tR\x12transitToLibraryId\x125\n" +
+	"\x17transit_from_library_id\x18\b \x01(\tR\x14transitFromLibraryId\"\xa4\x01\n" +
 	"\n" +
 	"LoanPatron\x12\x1b\n" +
 	"\tpatron_id\x18\x01 \x01(\tR\bpatronId\x12\x12\n" +

@@ -24,6 +24,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TransitDirection picks the copies ListTransits lists.
+type TransitDirection int32
+
+const (
+	// As INCOMING.
+	TransitDirection_TRANSIT_DIRECTION_UNSPECIFIED TransitDirection = 0
+	// On their way to the library.
+	TransitDirection_TRANSIT_DIRECTION_INCOMING TransitDirection = 1
+	// Sent by the library, not yet arrived.
+	TransitDirection_TRANSIT_DIRECTION_OUTGOING TransitDirection = 2
+)
+
+// Enum value maps for TransitDirection.
+var (
+	TransitDirection_name = map[int32]string{
+		0: "TRANSIT_DIRECTION_UNSPECIFIED",
+		1: "TRANSIT_DIRECTION_INCOMING",
+		2: "TRANSIT_DIRECTION_OUTGOING",
+	}
+	TransitDirection_value = map[string]int32{
+		"TRANSIT_DIRECTION_UNSPECIFIED": 0,
+		"TRANSIT_DIRECTION_INCOMING":    1,
+		"TRANSIT_DIRECTION_OUTGOING":    2,
+	}
+)
+
+func (x TransitDirection) Enum() *TransitDirection {
+	p := new(TransitDirection)
+	*p = x
+	return p
+}
+
+func (x TransitDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TransitDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_patronfed_v1_loan_proto_enumTypes[0].Descriptor()
+}
+
+func (TransitDirection) Type() protoreflect.EnumType {
+	return &file_patronfed_v1_loan_proto_enumTypes[0]
+}
+
+func (x TransitDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TransitDirection.Descriptor instead.
+func (TransitDirection) EnumDescriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{0}
+}
+
 type CreateItemRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Barcode string                 `protobuf:"bytes,1,opt,name=barcode,proto3" json:"barcode,omitempty"`
@@ -994,8 +1047,9 @@ type ListTransitsRequest struct {
 	// Must be the caller's library.
 	LibraryId string `protobuf:"bytes,1,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
 	// At most 100; default 50.
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32            `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string           `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Direction     TransitDirection `protobuf:"varint,4,opt,name=direction,proto3,enum=patronfed.v1.TransitDirection" json:"direction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1051,7 +1105,14 @@ func (x *ListTransitsRequest) GetPageToken() string {
 	return ""
 }
 
-// Transit is a copy on its way to the library that lists it.
+func (x *ListTransitsRequest) GetDirection() TransitDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return TransitDirection_TRANSIT_DIRECTION_UNSPECIFIED
+}
+
+// Transit is a copy on its way to (or from) the library that lists it.
 type Transit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Item  *Item                  `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
@@ -1724,13 +1785,14 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken\"l\n" +
 	"\x18ListLibraryLoansResponse\x12(\n" +
 	"\x05loans\x18\x01 \x03(\v2\x12.patronfed.v1.LoanR\x05loans\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8f\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd7\x01\n" +
 	"\x13ListTransitsRequest\x12'\n" +
 	"\n" +
 	"library_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tlibraryId\x12&\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken\"l\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken\x12F\n" +
+	"\tdirection\x18\x04 \x01(\x0e2\x1e.patronfed.v1.TransitDirectionB\b\xbaH\x05\x82\x01\x02\x10\x01R\tdirection\"l\n" +
 	"\aTransit\x12&\n" +
 	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x129\n" +
 	"\n" +
@@ -1766,7 +1828,11 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\x1dListPatronReservationsRequest\x12%\n" +
 	"\tpatron_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatronId\"_\n" +
 	"\x1eListPatronReservationsResponse\x12=\n" +
-	"\freservations\x18\x01 \x03(\v2\x19.patronfed.v1.ReservationR\freservations2\x91\x0e\n" +
+	"\freservations\x18\x01 \x03(\v2\x19.patronfed.v1.ReservationR\freservations*u\n" +
+	"\x10TransitDirection\x12!\n" +
+	"\x1dTRANSIT_DIRECTION_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aTRANSIT_DIRECTION_INCOMING\x10\x01\x12\x1e\n" +
+	"\x1aTRANSIT_DIRECTION_OUTGOING\x10\x022\x91\x0e\n" +
 	"\vLoanService\x12e\n" +
 	"\n" +
 	"CreateItem\x12\x1f.patronfed.v1.CreateItemRequest\x1a .patronfed.v1.CreateItemResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/items\x12t\n" +
@@ -1797,100 +1863,103 @@ func file_patronfed_v1_loan_proto_rawDescGZIP() []byte {
 	return file_patronfed_v1_loan_proto_rawDescData
 }
 
+var file_patronfed_v1_loan_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_patronfed_v1_loan_proto_goTypes = []any{
-	(*CreateItemRequest)(nil),              // 0: patronfed.v1.CreateItemRequest
-	(*CreateItemResponse)(nil),             // 1: patronfed.v1.CreateItemResponse
-	(*UpdateItemRequest)(nil),              // 2: patronfed.v1.UpdateItemRequest
-	(*UpdateItemResponse)(nil),             // 3: patronfed.v1.UpdateItemResponse
-	(*GetItemRequest)(nil),                 // 4: patronfed.v1.GetItemRequest
-	(*GetItemResponse)(nil),                // 5: patronfed.v1.GetItemResponse
-	(*GetLastBorrowerRequest)(nil),         // 6: patronfed.v1.GetLastBorrowerRequest
-	(*GetLastBorrowerResponse)(nil),        // 7: patronfed.v1.GetLastBorrowerResponse
-	(*CheckOutRequest)(nil),                // 8: patronfed.v1.CheckOutRequest
-	(*CheckOutResponse)(nil),               // 9: patronfed.v1.CheckOutResponse
-	(*RenewLoanRequest)(nil),               // 10: patronfed.v1.RenewLoanRequest
-	(*RenewLoanResponse)(nil),              // 11: patronfed.v1.RenewLoanResponse
-	(*CheckInRequest)(nil),                 // 12: patronfed.v1.CheckInRequest
-	(*CheckInResponse)(nil),                // 13: patronfed.v1.CheckInResponse
-	(*ListPatronLoansRequest)(nil),         // 14: patronfed.v1.ListPatronLoansRequest
-	(*ListPatronLoansResponse)(nil),        // 15: patronfed.v1.ListPatronLoansResponse
-	(*ListLibraryLoansRequest)(nil),        // 16: patronfed.v1.ListLibraryLoansRequest
-	(*ListLibraryLoansResponse)(nil),       // 17: patronfed.v1.ListLibraryLoansResponse
-	(*ListTransitsRequest)(nil),            // 18: patronfed.v1.ListTransitsRequest
-	(*Transit)(nil),                        // 19: patronfed.v1.Transit
-	(*ListTransitsResponse)(nil),           // 20: patronfed.v1.ListTransitsResponse
-	(*PlaceReservationRequest)(nil),        // 21: patronfed.v1.PlaceReservationRequest
-	(*PlaceReservationResponse)(nil),       // 22: patronfed.v1.PlaceReservationResponse
-	(*CancelReservationRequest)(nil),       // 23: patronfed.v1.CancelReservationRequest
-	(*CancelReservationResponse)(nil),      // 24: patronfed.v1.CancelReservationResponse
-	(*ExpireReservationsRequest)(nil),      // 25: patronfed.v1.ExpireReservationsRequest
-	(*ExpireReservationsResponse)(nil),     // 26: patronfed.v1.ExpireReservationsResponse
-	(*ClearedCopy)(nil),                    // 27: patronfed.v1.ClearedCopy
-	(*ListPatronReservationsRequest)(nil),  // 28: patronfed.v1.ListPatronReservationsRequest
-	(*ListPatronReservationsResponse)(nil), // 29: patronfed.v1.ListPatronReservationsResponse
-	(*Item)(nil),                           // 30: patronfed.v1.Item
-	(ItemStatus)(0),                        // 31: patronfed.v1.ItemStatus
-	(*LoanPatron)(nil),                     // 32: patronfed.v1.LoanPatron
-	(*Loan)(nil),                           // 33: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),          // 34: google.protobuf.Timestamp
-	(*Fee)(nil),                            // 35: patronfed.v1.Fee
-	(*Reservation)(nil),                    // 36: patronfed.v1.Reservation
+	(TransitDirection)(0),                  // 0: patronfed.v1.TransitDirection
+	(*CreateItemRequest)(nil),              // 1: patronfed.v1.CreateItemRequest
+	(*CreateItemResponse)(nil),             // 2: patronfed.v1.CreateItemResponse
+	(*UpdateItemRequest)(nil),              // 3: patronfed.v1.UpdateItemRequest
+	(*UpdateItemResponse)(nil),             // 4: patronfed.v1.UpdateItemResponse
+	(*GetItemRequest)(nil),                 // 5: patronfed.v1.GetItemRequest
+	(*GetItemResponse)(nil),                // 6: patronfed.v1.GetItemResponse
+	(*GetLastBorrowerRequest)(nil),         // 7: patronfed.v1.GetLastBorrowerRequest
+	(*GetLastBorrowerResponse)(nil),        // 8: patronfed.v1.GetLastBorrowerResponse
+	(*CheckOutRequest)(nil),                // 9: patronfed.v1.CheckOutRequest
+	(*CheckOutResponse)(nil),               // 10: patronfed.v1.CheckOutResponse
+	(*RenewLoanRequest)(nil),               // 11: patronfed.v1.RenewLoanRequest
+	(*RenewLoanResponse)(nil),              // 12: patronfed.v1.RenewLoanResponse
+	(*CheckInRequest)(nil),                 // 13: patronfed.v1.CheckInRequest
+	(*CheckInResponse)(nil),                // 14: patronfed.v1.CheckInResponse
+	(*ListPatronLoansRequest)(nil),         // 15: patronfed.v1.ListPatronLoansRequest
+	(*ListPatronLoansResponse)(nil),        // 16: patronfed.v1.ListPatronLoansResponse
+	(*ListLibraryLoansRequest)(nil),        // 17: patronfed.v1.ListLibraryLoansRequest
+	(*ListLibraryLoansResponse)(nil),       // 18: patronfed.v1.ListLibraryLoansResponse
+	(*ListTransitsRequest)(nil),            // 19: patronfed.v1.ListTransitsRequest
+	(*Transit)(nil),                        // 20: patronfed.v1.Transit
+	(*ListTransitsResponse)(nil),           // 21: patronfed.v1.ListTransitsResponse
+	(*PlaceReservationRequest)(nil),        // 22: patronfed.v1.PlaceReservationRequest
+	(*PlaceReservationResponse)(nil),       // 23: patronfed.v1.PlaceReservationResponse
+	(*CancelReservationRequest)(nil),       // 24: patronfed.v1.CancelReservationRequest
+	(*CancelReservationResponse)(nil),      // 25: patronfed.v1.CancelReservationResponse
+	(*ExpireReservationsRequest)(nil),      // 26: patronfed.v1.ExpireReservationsRequest
+	(*ExpireReservationsResponse)(nil),     // 27: patronfed.v1.ExpireReservationsResponse
+	(*ClearedCopy)(nil),                    // 28: patronfed.v1.ClearedCopy
+	(*ListPatronReservationsRequest)(nil),  // 29: patronfed.v1.ListPatronReservationsRequest
+	(*ListPatronReservationsResponse)(nil), // 30: patronfed.v1.ListPatronReservationsResponse
+	(*Item)(nil),                           // 31: patronfed.v1.Item
+	(ItemStatus)(0),                        // 32: patronfed.v1.ItemStatus
+	(*LoanPatron)(nil),                     // 33: patronfed.v1.LoanPatron
+	(*Loan)(nil),                           // 34: patronfed.v1.Loan
+	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
+	(*Fee)(nil),                            // 36: patronfed.v1.Fee
+	(*Reservation)(nil),                    // 37: patronfed.v1.Reservation
 }
 var file_patronfed_v1_loan_proto_depIdxs = []int32{
-	30, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
-	31, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
-	30, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
-	30, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
-	32, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
-	33, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
-	33, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
-	30, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
-	34, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
-	35, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
-	33, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
-	33, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
-	30, // 12: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
-	34, // 13: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
-	19, // 14: patronfed.v1.ListTransitsResponse.transits:type_name -> patronfed.v1.Transit
-	34, // 15: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
-	36, // 16: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
-	27, // 17: patronfed.v1.ExpireReservationsResponse.cleared:type_name -> patronfed.v1.ClearedCopy
-	30, // 18: patronfed.v1.ClearedCopy.item:type_name -> patronfed.v1.Item
-	36, // 19: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	0,  // 20: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
-	2,  // 21: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
-	4,  // 22: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
-	6,  // 23: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
-	8,  // 24: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
-	10, // 25: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
-	12, // 26: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
-	14, // 27: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
-	16, // 28: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
-	18, // 29: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
-	21, // 30: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
-	23, // 31: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
-	25, // 32: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
-	28, // 33: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
-	1,  // 34: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
-	3,  // 35: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
-	5,  // 36: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
-	7,  // 37: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
-	9,  // 38: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
-	11, // 39: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
-	13, // 40: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
-	15, // 41: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
-	17, // 42: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
-	20, // 43: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
-	22, // 44: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
-	24, // 45: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
-	26, // 46: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
-	29, // 47: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
-	34, // [34:48] is the sub-list for method output_type
-	20, // [20:34] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	31, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
+	32, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
+	31, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
+	31, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
+	33, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
+	34, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
+	34, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
+	31, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
+	35, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
+	36, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
+	34, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
+	34, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
+	0,  // 12: patronfed.v1.ListTransitsRequest.direction:type_name -> patronfed.v1.TransitDirection
+	31, // 13: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
+	35, // 14: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
+	20, // 15: patronfed.v1.ListTransitsResponse.transits:type_name -> patronfed.v1.Transit
+	35, // 16: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 17: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
+	28, // 18: patronfed.v1.ExpireReservationsResponse.cleared:type_name -> patronfed.v1.ClearedCopy
+	31, // 19: patronfed.v1.ClearedCopy.item:type_name -> patronfed.v1.Item
+	37, // 20: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	1,  // 21: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
+	3,  // 22: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
+	5,  // 23: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
+	7,  // 24: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
+	9,  // 25: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
+	11, // 26: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
+	13, // 27: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
+	15, // 28: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
+	17, // 29: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
+	19, // 30: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
+	22, // 31: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
+	24, // 32: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
+	26, // 33: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
+	29, // 34: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
+	2,  // 35: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
+	4,  // 36: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
+	6,  // 37: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
+	8,  // 38: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
+	10, // 39: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
+	12, // 40: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
+	14, // 41: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
+	16, // 42: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
+	18, // 43: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
+	21, // 44: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
+	23, // 45: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
+	25, // 46: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
+	27, // 47: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
+	30, // 48: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
+	35, // [35:49] is the sub-list for method output_type
+	21, // [21:35] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_loan_proto_init() }
@@ -1909,13 +1978,14 @@ func file_patronfed_v1_loan_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_loan_proto_rawDesc), len(file_patronfed_v1_loan_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_patronfed_v1_loan_proto_goTypes,
 		DependencyIndexes: file_patronfed_v1_loan_proto_depIdxs,
+		EnumInfos:         file_patronfed_v1_loan_proto_enumTypes,
 		MessageInfos:      file_patronfed_v1_loan_proto_msgTypes,
 	}.Build()
 	File_patronfed_v1_loan_proto = out.File

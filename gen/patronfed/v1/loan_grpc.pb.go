@@ -97,7 +97,8 @@ type LoanServiceClient interface {
 	ListLibraryLoans(ctx context.Context, in *ListLibraryLoansRequest, opts ...grpc.CallOption) (*ListLibraryLoansResponse, error)
 	// ListTransits lists the copies in transit to the caller's library for
 	// reservations picked up there, longest on the way first: the desk
-	// receives each by checking it in. It names no patron.
+	// receives each by checking it in. With direction OUTGOING, the copies
+	// the library has sent that have not arrived yet. It names no patron.
 	ListTransits(ctx context.Context, in *ListTransitsRequest, opts ...grpc.CallOption) (*ListTransitsResponse, error)
 	// PlaceReservation reserves an item, or a title (record_id: the first
 	// copy of the record checked in anywhere is captured for the oldest
@@ -333,7 +334,8 @@ type LoanServiceServer interface {
 	ListLibraryLoans(context.Context, *ListLibraryLoansRequest) (*ListLibraryLoansResponse, error)
 	// ListTransits lists the copies in transit to the caller's library for
 	// reservations picked up there, longest on the way first: the desk
-	// receives each by checking it in. It names no patron.
+	// receives each by checking it in. With direction OUTGOING, the copies
+	// the library has sent that have not arrived yet. It names no patron.
 	ListTransits(context.Context, *ListTransitsRequest) (*ListTransitsResponse, error)
 	// PlaceReservation reserves an item, or a title (record_id: the first
 	// copy of the record checked in anywhere is captured for the oldest
