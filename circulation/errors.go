@@ -56,3 +56,10 @@ func itemInTransit(to string) error {
 	return status.Errorf(codes.FailedPrecondition,
 		"item is in transit to library %s for a reservation: it can be lent there once it has arrived", to)
 }
+
+// notOnShelf is the NotFound for a reservation that is not waiting on the
+// caller's hold shelf (none with this id, another library's, not ready, or
+// ended). The id is the caller's own input, not a person.
+func notOnShelf(id string) error {
+	return status.Errorf(codes.NotFound, "reservation %s is not waiting on this library's hold shelf", id)
+}

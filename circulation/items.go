@@ -108,7 +108,7 @@ func UpdateItem(ctx context.Context, tx Querier, library, barcode string, ch Ite
 		}
 	}
 	if gone || (ch.RecordID != nil && *ch.RecordID != it.RecordID) {
-		if _, err := tx.Exec(ctx, `UPDATE reservations SET item_id = NULL, ready_at = NULL
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET item_id = NULL, ready_at = NULL, notified_at = NULL
 			WHERE item_id = $1 AND status = 'active' AND record_id IS NOT NULL`, it.ID); err != nil {
 			return Item{}, err
 		}

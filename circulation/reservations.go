@@ -32,6 +32,9 @@ type Reservation struct {
 	// ReadyAt is when the copy was put on the pickup library's hold shelf
 	// for this reservation (nil until then).
 	ReadyAt *time.Time
+	// NotifiedAt is when the pickup library recorded that the patron was
+	// told (nil until then; never before ReadyAt).
+	NotifiedAt *time.Time
 	// QueuePosition is 1 for the first patron waiting for the item (for
 	// a title hold waiting for a copy: in the title's queue).
 	QueuePosition int
@@ -43,7 +46,7 @@ const recordTitle = `(SELECT c.title FROM items c WHERE c.record_id = r.record_i
 
 const activeReservationSelect = `SELECT r.id::text, ` + itemCols + `, coalesce(r.record_id, ''),
 		coalesce(i.title, ` + recordTitle + `, ''), r.patron_id::text, r.pickup_library_id::text,
-		r.placed_at, r.expires_at, r.ready_at,
+		r.placed_at, r.expires_at, r.ready_at, r.notified_at,
 		CASE WHEN r.item_id IS NOT NULL THEN
 			(SELECT count(*) FROM reservations q WHERE q.item_id = r.item_id AND q.status = 'active'
 				AND (q.placed_at, q.id) <= (r.placed_at, r.id))
@@ -57,7 +60,7 @@ const activeReservationSelect = `SELECT r.id::text, ` + itemCols + `, coalesce(r
 func scanReservation(row pgx.Row) (Reservation, error) {
 	var r Reservation
 	dest := append([]any{&r.ID}, r.Item.dest()...)
-	err := row.Scan(append(dest, &r.RecordID, &r.Title, &r.PatronID, &r.PickupLibraryID, &r.PlacedAt, &r.ExpiresAt, &r.ReadyAt, &r.QueuePosition)...)
+	err := row.Scan(append(dest, &r.RecordID, &r.Title, &r.PatronID, &r.PickupLibraryID, &r.PlacedAt, &r.ExpiresAt, &r.ReadyAt, &r.NotifiedAt, &r.QueuePosition)...)
 	return r, err
 }
 
@@ -69,6 +72,44 @@ func ActiveReservation(ctx context.Context, q Querier, id string) (Reservation, 
 		return Reservation{}, ErrReservationGone
 	}
 	return r, err
+}
+
+// holdShelfSQL reads library $1's hold shelf (reservations_shelf_idx).
+const holdShelfSQL = activeReservationSelect + ` AND r.pickup_library_id = $1 AND r.ready_at IS NOT NULL
+	AND NOT ($2 AND r.notified_at IS NOT NULL) ORDER BY r.ready_at, r.id LIMIT $3 OFFSET $4`
+
+// HoldShelf lists the active reservations whose copies wait on library's
+// hold shelf (only those whose patron was not notified yet, if
+// unnotifiedOnly), longest waiting first.
+func HoldShelf(ctx context.Context, q Querier, library string, unnotifiedOnly bool, limit, offset int) ([]Reservation, error) {
+	rows, err := q.Query(ctx, holdShelfSQL, library, unnotifiedOnly, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Reservation, error) { return scanReservation(r) })
+}
+
+// MarkNotified records at now that the patrons of the reservations ids,
+// waiting on library's hold shelf, were told; one already marked keeps its
+// time. If any of ids is not waiting there, it marks none and returns a
+// NotFound error naming it.
+func MarkNotified(ctx context.Context, tx Querier, library string, ids []string, now time.Time) error {
+	rows, err := tx.Query(ctx, `UPDATE reservations SET notified_at = coalesce(notified_at, $3)
+		WHERE id = ANY($1::uuid[]) AND pickup_library_id = $2 AND status = 'active' AND ready_at IS NOT NULL
+		RETURNING id::text`, ids, library, now)
+	if err != nil {
+		return err
+	}
+	marked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !slices.Contains(marked, id) {
+			return notOnShelf(id)
+		}
+	}
+	return nil
 }
 
 // ActiveReservationsOfPatron lists the patron's active reservations; only

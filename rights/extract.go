@@ -166,6 +166,8 @@ type Reservation struct {
 	// ReadyAt: since when the copy waits on the pickup library's hold
 	// shelf.
 	ReadyAt *time.Time `json:"ready_at,omitempty"`
+	// NotifiedAt: when the pickup library recorded telling the patron.
+	NotifiedAt *time.Time `json:"notified_at,omitempty"`
 }
 
 // HistoryEntry is a returned loan or a finished reservation not yet
@@ -488,7 +490,7 @@ func (b builder) loans(x *Extract) error {
 		return err
 	}
 	rows, err = b.q.Query(b.ctx, `SELECT r.id::text, coalesce(i.barcode, ''), coalesce(r.record_id, ''),
-			coalesce(i.title, `+recordTitle+`, ''), r.pickup_library_id::text, r.placed_at, r.expires_at, r.ready_at
+			coalesce(i.title, `+recordTitle+`, ''), r.pickup_library_id::text, r.placed_at, r.expires_at, r.ready_at, r.notified_at
 		FROM reservations r LEFT JOIN items i ON i.id = r.item_id WHERE r.patron_id = $1 AND r.status = 'active' ORDER BY r.placed_at, r.id`, b.id)
 	if err != nil {
 		return err

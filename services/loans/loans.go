@@ -431,6 +431,42 @@ func (s *Service) readPatron(ctx context.Context, p identity.Principal, patronID
 	return s.guard.Record(ctx, p, check)
 }
 
+// listedPatrons decides once per patron among ids (repeats allowed)
+// whether p may see them on a list of the library's loans or reservations
+// (policy action loan.read), audits every decision, and returns the
+// contact of each patron allowed; an entry whose patron the policy hides
+// is listed without the patron.
+func (s *Service) listedPatrons(ctx context.Context, p identity.Principal, ids []string) (map[string]*pb.LoanPatron, error) {
+	var unique []string
+	for _, id := range ids {
+		if !slices.Contains(unique, id) {
+			unique = append(unique, id)
+		}
+	}
+	decided, err := s.guard.DecideMany(ctx, s.db, p, policy.ActionLoanRead, unique)
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	who := map[string]*pb.LoanPatron{}
+	checks := make([]loanaccess.Check, 0, len(unique))
+	for _, id := range unique {
+		c, ok := decided[id]
+		if !ok {
+			continue
+		}
+		checks = append(checks, c)
+		if c.Decision.Allow {
+			if who[id], err = loanaccess.Contact(ctx, s.db, id, c.Decision); err != nil {
+				return nil, store.Status(err)
+			}
+		}
+	}
+	if err := s.guard.Record(ctx, p, checks...); err != nil {
+		return nil, err
+	}
+	return who, nil
+}
+
 // ListLibraryLoans implements pb.LoanServiceServer.
 func (s *Service) ListLibraryLoans(ctx context.Context, req *pb.ListLibraryLoansRequest) (*pb.ListLibraryLoansResponse, error) {
 	p, err := identity.Require(ctx, identity.KindStaff)
@@ -446,33 +482,12 @@ func (s *Service) ListLibraryLoans(ctx context.Context, req *pb.ListLibraryLoans
 	if err != nil {
 		return nil, store.Status(err)
 	}
-	// One decision per patron; a loan whose patron the policy hides is
-	// listed without the patron.
-	var ids []string
-	for _, l := range loans {
-		if !slices.Contains(ids, l.PatronID) {
-			ids = append(ids, l.PatronID)
-		}
+	ids := make([]string, len(loans))
+	for i, l := range loans {
+		ids[i] = l.PatronID
 	}
-	decided, err := s.guard.DecideMany(ctx, s.db, p, policy.ActionLoanRead, ids)
+	who, err := s.listedPatrons(ctx, p, ids)
 	if err != nil {
-		return nil, store.Status(err)
-	}
-	who := map[string]*pb.LoanPatron{}
-	checks := make([]loanaccess.Check, 0, len(ids))
-	for _, id := range ids {
-		c, ok := decided[id]
-		if !ok {
-			continue
-		}
-		checks = append(checks, c)
-		if c.Decision.Allow {
-			if who[id], err = loanaccess.Contact(ctx, s.db, id, c.Decision); err != nil {
-				return nil, store.Status(err)
-			}
-		}
-	}
-	if err := s.guard.Record(ctx, p, checks...); err != nil {
 		return nil, err
 	}
 	out := &pb.ListLibraryLoansResponse{NextPageToken: protoconv.NextPageToken(offset, limit, len(loans))}

@@ -134,6 +134,52 @@ func (s *Service) ExpireReservations(ctx context.Context, req *pb.ExpireReservat
 	return out, nil
 }
 
+// ListHoldShelf implements pb.LoanServiceServer.
+func (s *Service) ListHoldShelf(ctx context.Context, req *pb.ListHoldShelfRequest) (*pb.ListHoldShelfResponse, error) {
+	p, err := identity.Require(ctx, identity.KindStaff)
+	if err != nil {
+		return nil, err
+	}
+	limit, offset, err := ownLibraryPage(p, req.GetLibraryId(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	rs, err := circulation.HoldShelf(ctx, s.db, p.LibraryID, req.GetUnnotifiedOnly(), limit, offset)
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.PatronID
+	}
+	who, err := s.listedPatrons(ctx, p, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListHoldShelfResponse{NextPageToken: protoconv.NextPageToken(offset, limit, len(rs))}
+	for _, r := range rs {
+		out.Reservations = append(out.Reservations, protoconv.Reservation(r, who[r.PatronID]))
+	}
+	return out, nil
+}
+
+// MarkPickupNotified implements pb.LoanServiceServer. It names no patron,
+// so there is nothing to decide or audit.
+func (s *Service) MarkPickupNotified(ctx context.Context, req *pb.MarkPickupNotifiedRequest) (*pb.MarkPickupNotifiedResponse, error) {
+	p, err := identity.RequireStaff(ctx, identity.PermLoanManage)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		return circulation.MarkNotified(ctx, tx, p.LibraryID, req.GetReservationIds(), now)
+	})
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	return &pb.MarkPickupNotifiedResponse{}, nil
+}
+
 // ListPatronReservations implements pb.LoanServiceServer.
 func (s *Service) ListPatronReservations(ctx context.Context, req *pb.ListPatronReservationsRequest) (*pb.ListPatronReservationsResponse, error) {
 	p, err := identity.Require(ctx, identity.KindStaff)

@@ -816,3 +816,123 @@ func TestCheckInWaitsForConcurrentCancel(t *testing.T) {
 		t.Errorf("the cancelled hold's ready time: %v, %v; want none", ready, err)
 	}
 }
+
+// TestHoldShelfList: BRNO's hold shelf lists the reservations whose copies
+// wait there, longest waiting first, each with its patron as the policy
+// allows (a patron who has withdrawn consent from BRNO is listed without
+// patron), every decision audited; not another library's shelf, not a
+// hold still waiting for its copy. MarkPickupNotified records the notice
+// once, all or nothing, and the unnotified list drops it.
+func TestHoldShelfList(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	brno, slav := staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
+	brnoID, slavID := s.LibraryID(t, "BRNO"), s.LibraryID(t, "SLAV")
+	for _, b := range []string{"BRNO-8801", "BRNO-8802", "BRNO-8803"} {
+		brno.item(t, b, "Jan Neruda: Povídky malostranské")
+	}
+	slav.item(t, "SLAV-8804", "Jan Neruda: Povídky malostranské")
+	a := circtest.NewPatron(t, s, "BRNO", "C8801", "Anna", "Náprstková")
+	c := circtest.NewPatron(t, s, "BRNO", "C8802", "Cyril", "Pohorský")
+	sp := circtest.NewPatron(t, s, "SLAV", "C8803", "Soňa", "Loudová")
+	sid := circtest.DemoPatronID(t, s, "S0001") // SLAV's, shares with BRNO
+	must := func(r *pb.Reservation, err error) *pb.Reservation {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	h1 := must(brno.holdItem(a.Card, "BRNO-8801"))
+	brno.checkIn(t, "BRNO-8801")
+	ready1 := s.Clock.Now()
+	s.Clock.Advance(time.Hour)
+	brno, slav = staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
+	h2 := must(brno.holdItem("S0001", "BRNO-8802"))
+	brno.checkIn(t, "BRNO-8802")
+	if _, err := brno.checkOut(c.Card, "BRNO-8803"); err != nil {
+		t.Fatal(err)
+	}
+	h3 := must(brno.holdItem(a.Card, "BRNO-8803")) // its copy is lent: not on the shelf
+	h4 := must(slav.holdItem(sp.Card, "SLAV-8804"))
+	slav.checkIn(t, "SLAV-8804")
+	// S0001 withdraws the consent to share with BRNO, in the catalogue.
+	if _, err := pb.NewConsentServiceClient(s.Conn).WithdrawConsent(testserver.Ctx(s.PatronLogin(t, "S0001")),
+		&pb.WithdrawConsentRequest{Scope: pb.ConsentScope_CONSENT_SCOPE_SHARE_WITH_LIBRARY, LibraryId: brnoID}); err != nil {
+		t.Fatal(err)
+	}
+
+	shelf := func(unnotified bool) []*pb.Reservation {
+		t.Helper()
+		r, err := brno.loans.ListHoldShelf(brno.ctx, &pb.ListHoldShelfRequest{LibraryId: brnoID, UnnotifiedOnly: unnotified})
+		if err != nil {
+			t.Fatalf("BRNO's hold shelf: %v", err)
+		}
+		return r.GetReservations()
+	}
+	got := shelf(false)
+	if len(got) != 2 || got[0].GetId() != h1.GetId() || got[1].GetId() != h2.GetId() {
+		t.Fatalf("BRNO's hold shelf: %v; want a's hold, then S0001's", got)
+	}
+	if got[0].GetPatron().GetName() != "Anna Náprstková" || got[0].GetItem().GetBarcode() != "BRNO-8801" ||
+		!got[0].GetReadyTime().AsTime().Equal(ready1) || got[0].GetNotifyTime() != nil {
+		t.Errorf("a's hold on the shelf: %v", got[0])
+	}
+	if got[1].GetPatron() != nil {
+		t.Errorf("S0001, who withdrew consent from BRNO, listed with the patron: %v", got[1].GetPatron())
+	}
+	if n := circtest.AuditCount(t, s, "brno.circ", "loan.read", a.ID, true); n != 1 {
+		t.Errorf("allowed shelf reads of a audited %d times, want 1", n)
+	}
+	if n := circtest.AuditCount(t, s, "brno.circ", "loan.read", sid, false); n != 1 {
+		t.Errorf("denied shelf reads of S0001 audited %d times, want 1", n)
+	}
+	code, body := s.HTTP(t, "GET", "/v1/libraries/"+brnoID+"/holdShelf?unnotifiedOnly=true", s.Login(t, "brno.circ"), nil)
+	if rs, _ := body["reservations"].([]any); code != 200 || len(rs) != 2 {
+		t.Errorf("BRNO's hold shelf over REST: %d %v", code, body)
+	}
+	_, err := brno.loans.ListHoldShelf(brno.ctx, &pb.ListHoldShelfRequest{LibraryId: slavID})
+	circtest.Code(t, err, codes.PermissionDenied)
+
+	// a is told: the unnotified list keeps only S0001's hold. A retry an
+	// hour later keeps the first time.
+	mark := func(ids ...string) error {
+		_, err := brno.loans.MarkPickupNotified(brno.ctx, &pb.MarkPickupNotifiedRequest{ReservationIds: ids})
+		return err
+	}
+	if err := mark(h1.GetId()); err != nil {
+		t.Fatal(err)
+	}
+	told := s.Clock.Now()
+	if un := shelf(true); len(un) != 1 || un[0].GetId() != h2.GetId() {
+		t.Errorf("unnotified after a was told: %v; want S0001's hold", un)
+	}
+	s.Clock.Advance(time.Hour)
+	brno = staff(t, s, "brno.circ")
+	if err := mark(h1.GetId()); err != nil {
+		t.Errorf("retried mark: %v", err)
+	}
+	if got := shelf(false); !got[0].GetNotifyTime().AsTime().Equal(told) {
+		t.Errorf("a's notice time after a retry: %v; want %v", got[0].GetNotifyTime().AsTime(), told)
+	}
+	// All or nothing: SLAV's hold and a hold still waiting for its copy
+	// are not on BRNO's shelf, and S0001's stays unmarked.
+	for _, other := range []string{h4.GetId(), h3.GetId()} {
+		err := mark(h2.GetId(), other)
+		if msg := circtest.Code(t, err, codes.NotFound); !strings.Contains(msg, other) {
+			t.Errorf("marking %s with BRNO's: %q; want it named", other, msg)
+		}
+	}
+	if un := shelf(true); len(un) != 1 || un[0].GetId() != h2.GetId() {
+		t.Errorf("unnotified after refused marks: %v; want S0001's hold still", un)
+	}
+	_, err = brno.loans.MarkPickupNotified(brno.ctx, &pb.MarkPickupNotifiedRequest{ReservationIds: []string{"x"}})
+	circtest.Code(t, err, codes.InvalidArgument)
+	// Collected: off the shelf.
+	if _, err := brno.checkOut(a.Card, "BRNO-8801"); err != nil {
+		t.Fatal(err)
+	}
+	if got := shelf(false); len(got) != 1 || got[0].GetId() != h2.GetId() {
+		t.Errorf("BRNO's hold shelf after a collected: %v", got)
+	}
+}

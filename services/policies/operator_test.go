@@ -69,6 +69,8 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"LoanService/CancelReservation":        &pb.CancelReservationRequest{ReservationId: rid()},
 		"LoanService/ExpireReservations":       &pb.ExpireReservationsRequest{RequestId: rid()},
 		"LoanService/ListPatronReservations":   &pb.ListPatronReservationsRequest{PatronId: pid},
+		"LoanService/ListHoldShelf":            &pb.ListHoldShelfRequest{LibraryId: f.brno},
+		"LoanService/MarkPickupNotified":       &pb.MarkPickupNotifiedRequest{ReservationIds: []string{rid()}},
 		"FeeService/ChargeFee":                 &pb.ChargeFeeRequest{RequestId: rid(), ItemBarcode: "OPER-1", Kind: pb.FeeKind(2), Amount: 100},
 		"FeeService/RecordPayment":             &pb.RecordPaymentRequest{FeeId: rid(), RequestId: rid(), Amount: 100},
 		"FeeService/ListPatronFees":            &pb.ListPatronFeesRequest{PatronId: pid},

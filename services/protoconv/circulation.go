@@ -44,6 +44,7 @@ func Reservation(r circulation.Reservation, patron *pb.LoanPatron) *pb.Reservati
 		Id: r.ID, PickupLibraryId: r.PickupLibraryID,
 		PlaceTime: Time(r.PlacedAt), ExpireTime: Time(r.ExpiresAt), QueuePosition: int32(r.QueuePosition),
 		Patron: patron, RecordId: r.RecordID, Title: r.Title, ReadyTime: TimePtr(r.ReadyAt),
+		NotifyTime: TimePtr(r.NotifiedAt),
 	}
 	if r.Item.ID != "" {
 		out.Item = Item(r.Item)

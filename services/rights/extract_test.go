@@ -29,9 +29,11 @@ func giveB0001Everything(t *testing.T, s *testserver.Server) (id, token string) 
 		t.Fatal(err)
 	}
 	now := testserver.Epoch
-	// On KORS's hold shelf since an hour after it was placed.
-	exec(t, s, `INSERT INTO reservations (item_id, patron_id, pickup_library_id, placed_at, expires_at, ready_at)
-		SELECT i.id, $1, $2, $3::timestamptz, $3::timestamptz + interval '7 days', $3::timestamptz + interval '1 hour'
+	// On KORS's hold shelf since an hour after it was placed; the patron
+	// was told two hours after that.
+	exec(t, s, `INSERT INTO reservations (item_id, patron_id, pickup_library_id, placed_at, expires_at, ready_at, notified_at)
+		SELECT i.id, $1, $2, $3::timestamptz, $3::timestamptz + interval '7 days', $3::timestamptz + interval '1 hour',
+		$3::timestamptz + interval '3 hours'
 		FROM items i WHERE i.barcode = 'KORS-0001'`, id, kors, now)
 	exec(t, s, `INSERT INTO reservations (item_id, patron_id, pickup_library_id, status, placed_at, expires_at, finished_at)
 		SELECT i.id, $1, $2, 'cancelled', $3::timestamptz - interval '30 days', $3::timestamptz - interval '23 days', $3::timestamptz - interval '25 days'
@@ -111,7 +113,8 @@ func TestPatronExtractCoversEveryKind(t *testing.T) {
 		t.Errorf("active loans %v, want 2", l)
 	}
 	if r := list(t, x, "reservations"); len(r) != 1 || r[0]["item_barcode"] != "KORS-0001" ||
-		r[0]["ready_at"] != testserver.Epoch.Add(time.Hour).Format(time.RFC3339Nano) {
+		r[0]["ready_at"] != testserver.Epoch.Add(time.Hour).Format(time.RFC3339Nano) ||
+		r[0]["notified_at"] != testserver.Epoch.Add(3*time.Hour).Format(time.RFC3339Nano) {
 		t.Errorf("reservations %v", r)
 	}
 	if h := list(t, x, "history"); len(h) != 3 || x["history_count"] != float64(3) {

@@ -560,7 +560,10 @@ type Reservation struct {
 	// When the copy was put on the pickup library's hold shelf for this
 	// reservation; unset until then. From then on expire_time is the
 	// library's pickup_days later.
-	ReadyTime     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=ready_time,json=readyTime,proto3" json:"ready_time,omitempty"`
+	ReadyTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=ready_time,json=readyTime,proto3" json:"ready_time,omitempty"`
+	// When the pickup library recorded that the patron was told the copy is
+	// ready (MarkPickupNotified); unset until then.
+	NotifyTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=notify_time,json=notifyTime,proto3" json:"notify_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,6 +664,13 @@ func (x *Reservation) GetTitle() string {
 func (x *Reservation) GetReadyTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ReadyTime
+	}
+	return nil
+}
+
+func (x *Reservation) GetNotifyTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotifyTime
 	}
 	return nil
 }
@@ -1221,7 +1231,7 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\brenewals\x18\x06 \x01(\x05R\brenewals\x12!\n" +
 	"\fmax_renewals\x18\a \x01(\x05R\vmaxRenewals\x12\x18\n" +
 	"\aoverdue\x18\b \x01(\bR\aoverdue\x120\n" +
-	"\x06patron\x18\t \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\"\xb0\x03\n" +
+	"\x06patron\x18\t \x01(\v2\x18.patronfed.v1.LoanPatronR\x06patron\"\xed\x03\n" +
 	"\vReservation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04item\x18\x02 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x12*\n" +
@@ -1236,7 +1246,9 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\x05title\x18\t \x01(\tR\x05title\x129\n" +
 	"\n" +
 	"ready_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\"\x80\x03\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\x12;\n" +
+	"\vnotify_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"notifyTime\"\x80\x03\n" +
 	"\x03Fee\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.patronfed.v1.FeeKindR\x04kind\x12\x16\n" +
@@ -1351,24 +1363,25 @@ var file_patronfed_v1_circulation_proto_depIdxs = []int32{
 	14, // 7: patronfed.v1.Reservation.expire_time:type_name -> google.protobuf.Timestamp
 	5,  // 8: patronfed.v1.Reservation.patron:type_name -> patronfed.v1.LoanPatron
 	14, // 9: patronfed.v1.Reservation.ready_time:type_name -> google.protobuf.Timestamp
-	1,  // 10: patronfed.v1.Fee.kind:type_name -> patronfed.v1.FeeKind
-	14, // 11: patronfed.v1.Fee.charge_time:type_name -> google.protobuf.Timestamp
-	14, // 12: patronfed.v1.Fee.settle_time:type_name -> google.protobuf.Timestamp
-	3,  // 13: patronfed.v1.Claim.kind:type_name -> patronfed.v1.ClaimKind
-	14, // 14: patronfed.v1.Claim.due_time:type_name -> google.protobuf.Timestamp
-	2,  // 15: patronfed.v1.Notice.kind:type_name -> patronfed.v1.NoticeKind
-	14, // 16: patronfed.v1.Notice.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 17: patronfed.v1.Notice.claims:type_name -> patronfed.v1.Claim
-	14, // 18: patronfed.v1.DebtItem.due_time:type_name -> google.protobuf.Timestamp
-	1,  // 19: patronfed.v1.DebtFee.kind:type_name -> patronfed.v1.FeeKind
-	11, // 20: patronfed.v1.Debts.unreturned_items:type_name -> patronfed.v1.DebtItem
-	12, // 21: patronfed.v1.Debts.unpaid_fees:type_name -> patronfed.v1.DebtFee
-	14, // 22: patronfed.v1.Debts.suspended_until:type_name -> google.protobuf.Timestamp
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	14, // 10: patronfed.v1.Reservation.notify_time:type_name -> google.protobuf.Timestamp
+	1,  // 11: patronfed.v1.Fee.kind:type_name -> patronfed.v1.FeeKind
+	14, // 12: patronfed.v1.Fee.charge_time:type_name -> google.protobuf.Timestamp
+	14, // 13: patronfed.v1.Fee.settle_time:type_name -> google.protobuf.Timestamp
+	3,  // 14: patronfed.v1.Claim.kind:type_name -> patronfed.v1.ClaimKind
+	14, // 15: patronfed.v1.Claim.due_time:type_name -> google.protobuf.Timestamp
+	2,  // 16: patronfed.v1.Notice.kind:type_name -> patronfed.v1.NoticeKind
+	14, // 17: patronfed.v1.Notice.create_time:type_name -> google.protobuf.Timestamp
+	9,  // 18: patronfed.v1.Notice.claims:type_name -> patronfed.v1.Claim
+	14, // 19: patronfed.v1.DebtItem.due_time:type_name -> google.protobuf.Timestamp
+	1,  // 20: patronfed.v1.DebtFee.kind:type_name -> patronfed.v1.FeeKind
+	11, // 21: patronfed.v1.Debts.unreturned_items:type_name -> patronfed.v1.DebtItem
+	12, // 22: patronfed.v1.Debts.unpaid_fees:type_name -> patronfed.v1.DebtFee
+	14, // 23: patronfed.v1.Debts.suspended_until:type_name -> google.protobuf.Timestamp
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_circulation_proto_init() }

@@ -1623,6 +1623,209 @@ func (x *ClearedCopy) GetPickupLibraryId() string {
 	return ""
 }
 
+type ListHoldShelfRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must be the caller's library.
+	LibraryId string `protobuf:"bytes,1,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
+	// Only the reservations whose patron has not been notified yet.
+	UnnotifiedOnly bool `protobuf:"varint,2,opt,name=unnotified_only,json=unnotifiedOnly,proto3" json:"unnotified_only,omitempty"`
+	// At most 100; default 50.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHoldShelfRequest) Reset() {
+	*x = ListHoldShelfRequest{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHoldShelfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHoldShelfRequest) ProtoMessage() {}
+
+func (x *ListHoldShelfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHoldShelfRequest.ProtoReflect.Descriptor instead.
+func (*ListHoldShelfRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListHoldShelfRequest) GetLibraryId() string {
+	if x != nil {
+		return x.LibraryId
+	}
+	return ""
+}
+
+func (x *ListHoldShelfRequest) GetUnnotifiedOnly() bool {
+	if x != nil {
+		return x.UnnotifiedOnly
+	}
+	return false
+}
+
+func (x *ListHoldShelfRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListHoldShelfRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListHoldShelfResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reservations  []*Reservation         `protobuf:"bytes,1,rep,name=reservations,proto3" json:"reservations,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHoldShelfResponse) Reset() {
+	*x = ListHoldShelfResponse{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHoldShelfResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHoldShelfResponse) ProtoMessage() {}
+
+func (x *ListHoldShelfResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHoldShelfResponse.ProtoReflect.Descriptor instead.
+func (*ListHoldShelfResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListHoldShelfResponse) GetReservations() []*Reservation {
+	if x != nil {
+		return x.Reservations
+	}
+	return nil
+}
+
+func (x *ListHoldShelfResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type MarkPickupNotifiedRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ReservationIds []string               `protobuf:"bytes,1,rep,name=reservation_ids,json=reservationIds,proto3" json:"reservation_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MarkPickupNotifiedRequest) Reset() {
+	*x = MarkPickupNotifiedRequest{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkPickupNotifiedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkPickupNotifiedRequest) ProtoMessage() {}
+
+func (x *MarkPickupNotifiedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkPickupNotifiedRequest.ProtoReflect.Descriptor instead.
+func (*MarkPickupNotifiedRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *MarkPickupNotifiedRequest) GetReservationIds() []string {
+	if x != nil {
+		return x.ReservationIds
+	}
+	return nil
+}
+
+type MarkPickupNotifiedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkPickupNotifiedResponse) Reset() {
+	*x = MarkPickupNotifiedResponse{}
+	mi := &file_patronfed_v1_loan_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkPickupNotifiedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkPickupNotifiedResponse) ProtoMessage() {}
+
+func (x *MarkPickupNotifiedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_loan_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkPickupNotifiedResponse.ProtoReflect.Descriptor instead.
+func (*MarkPickupNotifiedResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{31}
+}
+
 type ListPatronReservationsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatronId      string                 `protobuf:"bytes,1,opt,name=patron_id,json=patronId,proto3" json:"patron_id,omitempty"`
@@ -1632,7 +1835,7 @@ type ListPatronReservationsRequest struct {
 
 func (x *ListPatronReservationsRequest) Reset() {
 	*x = ListPatronReservationsRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1847,7 @@ func (x *ListPatronReservationsRequest) String() string {
 func (*ListPatronReservationsRequest) ProtoMessage() {}
 
 func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1860,7 @@ func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{28}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListPatronReservationsRequest) GetPatronId() string {
@@ -1676,7 +1879,7 @@ type ListPatronReservationsResponse struct {
 
 func (x *ListPatronReservationsResponse) Reset() {
 	*x = ListPatronReservationsResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1891,7 @@ func (x *ListPatronReservationsResponse) String() string {
 func (*ListPatronReservationsResponse) ProtoMessage() {}
 
 func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1904,7 @@ func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{29}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListPatronReservationsResponse) GetReservations() []*Reservation {
@@ -1824,7 +2027,20 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\vClearedCopy\x12&\n" +
 	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x12\x1a\n" +
 	"\breserved\x18\x02 \x01(\bR\breserved\x12*\n" +
-	"\x11pickup_library_id\x18\x03 \x01(\tR\x0fpickupLibraryId\"F\n" +
+	"\x11pickup_library_id\x18\x03 \x01(\tR\x0fpickupLibraryId\"\xb9\x01\n" +
+	"\x14ListHoldShelfRequest\x12'\n" +
+	"\n" +
+	"library_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tlibraryId\x12'\n" +
+	"\x0funnotified_only\x18\x02 \x01(\bR\x0eunnotifiedOnly\x12&\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tpageToken\"~\n" +
+	"\x15ListHoldShelfResponse\x12=\n" +
+	"\freservations\x18\x01 \x03(\v2\x19.patronfed.v1.ReservationR\freservations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
+	"\x19MarkPickupNotifiedRequest\x12<\n" +
+	"\x0freservation_ids\x18\x01 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10d\x18\x01\"\x05r\x03\xb0\x01\x01R\x0ereservationIds\"\x1c\n" +
+	"\x1aMarkPickupNotifiedResponse\"F\n" +
 	"\x1dListPatronReservationsRequest\x12%\n" +
 	"\tpatron_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatronId\"_\n" +
 	"\x1eListPatronReservationsResponse\x12=\n" +
@@ -1832,7 +2048,7 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\x10TransitDirection\x12!\n" +
 	"\x1dTRANSIT_DIRECTION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTRANSIT_DIRECTION_INCOMING\x10\x01\x12\x1e\n" +
-	"\x1aTRANSIT_DIRECTION_OUTGOING\x10\x022\x91\x0e\n" +
+	"\x1aTRANSIT_DIRECTION_OUTGOING\x10\x022\xb4\x10\n" +
 	"\vLoanService\x12e\n" +
 	"\n" +
 	"CreateItem\x12\x1f.patronfed.v1.CreateItemRequest\x1a .patronfed.v1.CreateItemResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/items\x12t\n" +
@@ -1848,7 +2064,9 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\fListTransits\x12!.patronfed.v1.ListTransitsRequest\x1a\".patronfed.v1.ListTransitsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/libraries/{library_id}/transits\x12~\n" +
 	"\x10PlaceReservation\x12%.patronfed.v1.PlaceReservationRequest\x1a&.patronfed.v1.PlaceReservationResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/reservations\x12\x99\x01\n" +
 	"\x11CancelReservation\x12&.patronfed.v1.CancelReservationRequest\x1a'.patronfed.v1.CancelReservationResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/reservations/{reservation_id}:cancel\x12\x8b\x01\n" +
-	"\x12ExpireReservations\x12'.patronfed.v1.ExpireReservationsRequest\x1a(.patronfed.v1.ExpireReservationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/reservations:expire\x12\xa1\x01\n" +
+	"\x12ExpireReservations\x12'.patronfed.v1.ExpireReservationsRequest\x1a(.patronfed.v1.ExpireReservationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/reservations:expire\x12\x86\x01\n" +
+	"\rListHoldShelf\x12\".patronfed.v1.ListHoldShelfRequest\x1a#.patronfed.v1.ListHoldShelfResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/libraries/{library_id}/holdShelf\x12\x97\x01\n" +
+	"\x12MarkPickupNotified\x12'.patronfed.v1.MarkPickupNotifiedRequest\x1a(.patronfed.v1.MarkPickupNotifiedResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/reservations:markPickupNotified\x12\xa1\x01\n" +
 	"\x16ListPatronReservations\x12+.patronfed.v1.ListPatronReservationsRequest\x1a,.patronfed.v1.ListPatronReservationsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/patrons/{patron_id}/reservationsB=Z;github.com/patronfed/patronfed/gen/patronfed/v1;patronfedv1b\x06proto3"
 
 var (
@@ -1864,7 +2082,7 @@ func file_patronfed_v1_loan_proto_rawDescGZIP() []byte {
 }
 
 var file_patronfed_v1_loan_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_patronfed_v1_loan_proto_goTypes = []any{
 	(TransitDirection)(0),                  // 0: patronfed.v1.TransitDirection
 	(*CreateItemRequest)(nil),              // 1: patronfed.v1.CreateItemRequest
@@ -1895,71 +2113,80 @@ var file_patronfed_v1_loan_proto_goTypes = []any{
 	(*ExpireReservationsRequest)(nil),      // 26: patronfed.v1.ExpireReservationsRequest
 	(*ExpireReservationsResponse)(nil),     // 27: patronfed.v1.ExpireReservationsResponse
 	(*ClearedCopy)(nil),                    // 28: patronfed.v1.ClearedCopy
-	(*ListPatronReservationsRequest)(nil),  // 29: patronfed.v1.ListPatronReservationsRequest
-	(*ListPatronReservationsResponse)(nil), // 30: patronfed.v1.ListPatronReservationsResponse
-	(*Item)(nil),                           // 31: patronfed.v1.Item
-	(ItemStatus)(0),                        // 32: patronfed.v1.ItemStatus
-	(*LoanPatron)(nil),                     // 33: patronfed.v1.LoanPatron
-	(*Loan)(nil),                           // 34: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
-	(*Fee)(nil),                            // 36: patronfed.v1.Fee
-	(*Reservation)(nil),                    // 37: patronfed.v1.Reservation
+	(*ListHoldShelfRequest)(nil),           // 29: patronfed.v1.ListHoldShelfRequest
+	(*ListHoldShelfResponse)(nil),          // 30: patronfed.v1.ListHoldShelfResponse
+	(*MarkPickupNotifiedRequest)(nil),      // 31: patronfed.v1.MarkPickupNotifiedRequest
+	(*MarkPickupNotifiedResponse)(nil),     // 32: patronfed.v1.MarkPickupNotifiedResponse
+	(*ListPatronReservationsRequest)(nil),  // 33: patronfed.v1.ListPatronReservationsRequest
+	(*ListPatronReservationsResponse)(nil), // 34: patronfed.v1.ListPatronReservationsResponse
+	(*Item)(nil),                           // 35: patronfed.v1.Item
+	(ItemStatus)(0),                        // 36: patronfed.v1.ItemStatus
+	(*LoanPatron)(nil),                     // 37: patronfed.v1.LoanPatron
+	(*Loan)(nil),                           // 38: patronfed.v1.Loan
+	(*timestamppb.Timestamp)(nil),          // 39: google.protobuf.Timestamp
+	(*Fee)(nil),                            // 40: patronfed.v1.Fee
+	(*Reservation)(nil),                    // 41: patronfed.v1.Reservation
 }
 var file_patronfed_v1_loan_proto_depIdxs = []int32{
-	31, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
-	32, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
-	31, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
-	31, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
-	33, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
-	34, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
-	34, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
-	31, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
-	35, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
-	36, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
-	34, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
-	34, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
+	35, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
+	36, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
+	35, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
+	35, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
+	37, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
+	38, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
+	38, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
+	35, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
+	39, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
+	40, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
+	38, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
+	38, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
 	0,  // 12: patronfed.v1.ListTransitsRequest.direction:type_name -> patronfed.v1.TransitDirection
-	31, // 13: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
-	35, // 14: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
+	35, // 13: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
+	39, // 14: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
 	20, // 15: patronfed.v1.ListTransitsResponse.transits:type_name -> patronfed.v1.Transit
-	35, // 16: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
-	37, // 17: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
+	39, // 16: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
+	41, // 17: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
 	28, // 18: patronfed.v1.ExpireReservationsResponse.cleared:type_name -> patronfed.v1.ClearedCopy
-	31, // 19: patronfed.v1.ClearedCopy.item:type_name -> patronfed.v1.Item
-	37, // 20: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	1,  // 21: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
-	3,  // 22: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
-	5,  // 23: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
-	7,  // 24: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
-	9,  // 25: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
-	11, // 26: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
-	13, // 27: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
-	15, // 28: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
-	17, // 29: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
-	19, // 30: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
-	22, // 31: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
-	24, // 32: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
-	26, // 33: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
-	29, // 34: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
-	2,  // 35: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
-	4,  // 36: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
-	6,  // 37: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
-	8,  // 38: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
-	10, // 39: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
-	12, // 40: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
-	14, // 41: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
-	16, // 42: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
-	18, // 43: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
-	21, // 44: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
-	23, // 45: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
-	25, // 46: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
-	27, // 47: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
-	30, // 48: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
-	35, // [35:49] is the sub-list for method output_type
-	21, // [21:35] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	35, // 19: patronfed.v1.ClearedCopy.item:type_name -> patronfed.v1.Item
+	41, // 20: patronfed.v1.ListHoldShelfResponse.reservations:type_name -> patronfed.v1.Reservation
+	41, // 21: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	1,  // 22: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
+	3,  // 23: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
+	5,  // 24: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
+	7,  // 25: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
+	9,  // 26: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
+	11, // 27: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
+	13, // 28: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
+	15, // 29: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
+	17, // 30: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
+	19, // 31: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
+	22, // 32: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
+	24, // 33: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
+	26, // 34: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
+	29, // 35: patronfed.v1.LoanService.ListHoldShelf:input_type -> patronfed.v1.ListHoldShelfRequest
+	31, // 36: patronfed.v1.LoanService.MarkPickupNotified:input_type -> patronfed.v1.MarkPickupNotifiedRequest
+	33, // 37: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
+	2,  // 38: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
+	4,  // 39: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
+	6,  // 40: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
+	8,  // 41: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
+	10, // 42: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
+	12, // 43: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
+	14, // 44: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
+	16, // 45: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
+	18, // 46: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
+	21, // 47: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
+	23, // 48: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
+	25, // 49: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
+	27, // 50: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
+	30, // 51: patronfed.v1.LoanService.ListHoldShelf:output_type -> patronfed.v1.ListHoldShelfResponse
+	32, // 52: patronfed.v1.LoanService.MarkPickupNotified:output_type -> patronfed.v1.MarkPickupNotifiedResponse
+	34, // 53: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
+	38, // [38:54] is the sub-list for method output_type
+	22, // [22:38] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_loan_proto_init() }
@@ -1979,7 +2206,7 @@ func file_patronfed_v1_loan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_loan_proto_rawDesc), len(file_patronfed_v1_loan_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,8 @@ const (
 	LoanService_PlaceReservation_FullMethodName       = "/patronfed.v1.LoanService/PlaceReservation"
 	LoanService_CancelReservation_FullMethodName      = "/patronfed.v1.LoanService/CancelReservation"
 	LoanService_ExpireReservations_FullMethodName     = "/patronfed.v1.LoanService/ExpireReservations"
+	LoanService_ListHoldShelf_FullMethodName          = "/patronfed.v1.LoanService/ListHoldShelf"
+	LoanService_MarkPickupNotified_FullMethodName     = "/patronfed.v1.LoanService/MarkPickupNotified"
 	LoanService_ListPatronReservations_FullMethodName = "/patronfed.v1.LoanService/ListPatronReservations"
 )
 
@@ -119,6 +121,18 @@ type LoanServiceClient interface {
 	// Checking out a reserved item to the patron who reserved it fulfils
 	// the reservation.
 	ExpireReservations(ctx context.Context, in *ExpireReservationsRequest, opts ...grpc.CallOption) (*ExpireReservationsResponse, error)
+	// ListHoldShelf lists the reservations whose copies wait on the caller's
+	// library's hold shelf, longest waiting first, for the shelf's upkeep
+	// and the pickup notices: each with its patron as ListLibraryLoans shows
+	// them (one decision per patron, audited; a patron the policy hides is
+	// left out of the reservation).
+	ListHoldShelf(ctx context.Context, in *ListHoldShelfRequest, opts ...grpc.CallOption) (*ListHoldShelfResponse, error)
+	// MarkPickupNotified records that the patrons of these reservations,
+	// waiting on the caller's hold shelf, were told their copy is ready
+	// (by the library's ILS, by the channel the patron chose). All or
+	// nothing: NOT_FOUND names a reservation that is not waiting there. A
+	// reservation already marked keeps its first time, so a retry is safe.
+	MarkPickupNotified(ctx context.Context, in *MarkPickupNotifiedRequest, opts ...grpc.CallOption) (*MarkPickupNotifiedResponse, error)
 	// ListPatronReservations lists a patron's active reservations, with the
 	// same visibility as ListPatronLoans.
 	ListPatronReservations(ctx context.Context, in *ListPatronReservationsRequest, opts ...grpc.CallOption) (*ListPatronReservationsResponse, error)
@@ -262,6 +276,26 @@ func (c *loanServiceClient) ExpireReservations(ctx context.Context, in *ExpireRe
 	return out, nil
 }
 
+func (c *loanServiceClient) ListHoldShelf(ctx context.Context, in *ListHoldShelfRequest, opts ...grpc.CallOption) (*ListHoldShelfResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHoldShelfResponse)
+	err := c.cc.Invoke(ctx, LoanService_ListHoldShelf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loanServiceClient) MarkPickupNotified(ctx context.Context, in *MarkPickupNotifiedRequest, opts ...grpc.CallOption) (*MarkPickupNotifiedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MarkPickupNotifiedResponse)
+	err := c.cc.Invoke(ctx, LoanService_MarkPickupNotified_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *loanServiceClient) ListPatronReservations(ctx context.Context, in *ListPatronReservationsRequest, opts ...grpc.CallOption) (*ListPatronReservationsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListPatronReservationsResponse)
@@ -356,6 +390,18 @@ type LoanServiceServer interface {
 	// Checking out a reserved item to the patron who reserved it fulfils
 	// the reservation.
 	ExpireReservations(context.Context, *ExpireReservationsRequest) (*ExpireReservationsResponse, error)
+	// ListHoldShelf lists the reservations whose copies wait on the caller's
+	// library's hold shelf, longest waiting first, for the shelf's upkeep
+	// and the pickup notices: each with its patron as ListLibraryLoans shows
+	// them (one decision per patron, audited; a patron the policy hides is
+	// left out of the reservation).
+	ListHoldShelf(context.Context, *ListHoldShelfRequest) (*ListHoldShelfResponse, error)
+	// MarkPickupNotified records that the patrons of these reservations,
+	// waiting on the caller's hold shelf, were told their copy is ready
+	// (by the library's ILS, by the channel the patron chose). All or
+	// nothing: NOT_FOUND names a reservation that is not waiting there. A
+	// reservation already marked keeps its first time, so a retry is safe.
+	MarkPickupNotified(context.Context, *MarkPickupNotifiedRequest) (*MarkPickupNotifiedResponse, error)
 	// ListPatronReservations lists a patron's active reservations, with the
 	// same visibility as ListPatronLoans.
 	ListPatronReservations(context.Context, *ListPatronReservationsRequest) (*ListPatronReservationsResponse, error)
@@ -407,6 +453,12 @@ func (UnimplementedLoanServiceServer) CancelReservation(context.Context, *Cancel
 }
 func (UnimplementedLoanServiceServer) ExpireReservations(context.Context, *ExpireReservationsRequest) (*ExpireReservationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExpireReservations not implemented")
+}
+func (UnimplementedLoanServiceServer) ListHoldShelf(context.Context, *ListHoldShelfRequest) (*ListHoldShelfResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHoldShelf not implemented")
+}
+func (UnimplementedLoanServiceServer) MarkPickupNotified(context.Context, *MarkPickupNotifiedRequest) (*MarkPickupNotifiedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MarkPickupNotified not implemented")
 }
 func (UnimplementedLoanServiceServer) ListPatronReservations(context.Context, *ListPatronReservationsRequest) (*ListPatronReservationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPatronReservations not implemented")
@@ -666,6 +718,42 @@ func _LoanService_ExpireReservations_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoanService_ListHoldShelf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHoldShelfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoanServiceServer).ListHoldShelf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoanService_ListHoldShelf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoanServiceServer).ListHoldShelf(ctx, req.(*ListHoldShelfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoanService_MarkPickupNotified_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarkPickupNotifiedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoanServiceServer).MarkPickupNotified(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoanService_MarkPickupNotified_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoanServiceServer).MarkPickupNotified(ctx, req.(*MarkPickupNotifiedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LoanService_ListPatronReservations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListPatronReservationsRequest)
 	if err := dec(in); err != nil {
@@ -742,6 +830,14 @@ var LoanService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExpireReservations",
 			Handler:    _LoanService_ExpireReservations_Handler,
+		},
+		{
+			MethodName: "ListHoldShelf",
+			Handler:    _LoanService_ListHoldShelf_Handler,
+		},
+		{
+			MethodName: "MarkPickupNotified",
+			Handler:    _LoanService_MarkPickupNotified_Handler,
 		},
 		{
 			MethodName: "ListPatronReservations",
