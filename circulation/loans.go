@@ -349,8 +349,7 @@ func ReceivedOf(ctx context.Context, q Querier, barcode string) (CheckInResult, 
 	if err != nil {
 		return CheckInResult{}, err
 	}
-	h, err := heldFor(ctx, q, it.ID)
-	return CheckInResult{Item: it, Reserved: h.id != "", PickupLibraryID: h.pickup}, err
+	return whereNow(ctx, q, it)
 }
 
 // CheckInOf re-reads the result of an earlier check-in of loanID (for an

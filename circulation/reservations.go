@@ -287,6 +287,13 @@ func heldFor(ctx context.Context, q Querier, itemID string) (hold, error) {
 	return h, err
 }
 
+// whereNow is where the copy it goes as things stand (for replays): to
+// the first hold in its queue, if any (Item, Reserved, PickupLibraryID).
+func whereNow(ctx context.Context, q Querier, it Item) (CheckInResult, error) {
+	h, err := heldFor(ctx, q, it.ID)
+	return CheckInResult{Item: it, Reserved: h.id != "", PickupLibraryID: h.pickup}, err
+}
+
 // lockHeldFor is heldFor for a check-in: it locks every active hold on
 // the item (a handful), so that a cancel either finishes first, and the
 // next hold takes the copy, or waits for the check-in and then cancels a
@@ -379,8 +386,8 @@ const (
 // there by a reservation that expired or was cancelled while it waited is
 // routed as if checked in at the library (to the next hold, on this shelf
 // again or in transit, or back to the stacks); one already sent on to
-// another hold stays on its way. The copies are locked before the reservations, in the order
-// CheckIn takes them.
+// another hold stays on its way. The copies are locked before the
+// reservations, in the order CheckIn takes them.
 func ExpireReservations(ctx context.Context, tx Querier, library string, now time.Time) (Expiry, error) {
 	if _, err := tx.Exec(ctx, lockShelfSQL, library, now); err != nil {
 		return Expiry{}, err
@@ -398,15 +405,14 @@ func ExpireReservations(ctx context.Context, tx Querier, library string, now tim
 	}
 	e := Expiry{Count: int(tag.RowsAffected())}
 	for _, it := range items {
-		res := CheckInResult{Item: it}
+		var res CheckInResult
 		if it.TransitToLibraryID == "" {
+			res = CheckInResult{Item: it}
 			err = route(ctx, tx, &res, library, now)
 		} else {
 			// A check-in has sent it to another hold since: it stays on
 			// its way.
-			var h hold
-			h, err = heldFor(ctx, tx, it.ID)
-			res.Reserved, res.PickupLibraryID = h.id != "", h.pickup
+			res, err = whereNow(ctx, tx, it)
 		}
 		if err != nil {
 			return Expiry{}, err
@@ -432,11 +438,11 @@ func ExpiredAt(ctx context.Context, q Querier, library string, at time.Time) (Ex
 		return Expiry{}, err
 	}
 	for _, it := range items {
-		h, err := heldFor(ctx, q, it.ID)
+		res, err := whereNow(ctx, q, it)
 		if err != nil {
 			return Expiry{}, err
 		}
-		e.Cleared = append(e.Cleared, CheckInResult{Item: it, Reserved: h.id != "", PickupLibraryID: h.pickup})
+		e.Cleared = append(e.Cleared, res)
 	}
 	sortCleared(e.Cleared)
 	return e, nil
