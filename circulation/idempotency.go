@@ -84,12 +84,3 @@ func (r Request) Done(ctx context.Context, tx Querier, resultID string) error {
 		WHERE scope_id = $1 AND request_id = $2`, r.Scope, r.ID, resultID)
 	return err
 }
-
-// ClaimedAt is when the request was first claimed (the time the first
-// attempt acted at), for replays that re-read by time.
-func (r Request) ClaimedAt(ctx context.Context, q Querier) (time.Time, error) {
-	var at time.Time
-	err := q.QueryRow(ctx, `SELECT created_at FROM circulation_requests WHERE scope_id = $1 AND request_id = $2`,
-		r.Scope, r.ID).Scan(&at)
-	return at, err
-}

@@ -30,22 +30,25 @@ const (
 // of ("" if not known): a hold on that record can be served by it.
 // TransitToLibraryID is the library the copy is travelling to for a hold
 // ("" when it is not in transit), TransitFromLibraryID the one that sent
-// it ("" also for a copy sent before migration 00020).
+// it ("" also for a copy sent before migration 00020). HoldShelfLibraryID
+// is the library on whose hold shelf the copy waits ("" when it does not).
 type Item struct {
 	ID, Barcode, Title, OwningLibraryID, Status, RecordID string
 	TransitToLibraryID, TransitFromLibraryID              string
+	HoldShelfLibraryID                                    string
 }
 
 // itemCols are the columns of Item, read from items i. The coalesces let
 // the same list read an outer-joined item that is not there (all "").
 const itemCols = `coalesce(i.id::text, ''), coalesce(i.barcode, ''), coalesce(i.title, ''),
 	coalesce(i.owning_library_id::text, ''), coalesce(i.status, ''), coalesce(i.record_id, ''),
-	coalesce(i.transit_to_library_id::text, ''), coalesce(i.transit_from_library_id::text, '')`
+	coalesce(i.transit_to_library_id::text, ''), coalesce(i.transit_from_library_id::text, ''),
+	coalesce(i.hold_shelf_library_id::text, '')`
 
 // dest are the scan destinations of itemCols.
 func (it *Item) dest() []any {
 	return []any{&it.ID, &it.Barcode, &it.Title, &it.OwningLibraryID, &it.Status, &it.RecordID, &it.TransitToLibraryID,
-		&it.TransitFromLibraryID}
+		&it.TransitFromLibraryID, &it.HoldShelfLibraryID}
 }
 
 func scanItem(row pgx.Row) (Item, error) {
@@ -119,7 +122,8 @@ func UpdateItem(ctx context.Context, tx Querier, library, barcode string, ch Ite
 			-- A copy lost on its way is no longer travelling.
 			transit_to_library_id = CASE WHEN $6 THEN NULL ELSE transit_to_library_id END,
 			transit_since = CASE WHEN $6 THEN NULL ELSE transit_since END,
-			transit_from_library_id = CASE WHEN $6 THEN NULL ELSE transit_from_library_id END
+			transit_from_library_id = CASE WHEN $6 THEN NULL ELSE transit_from_library_id END,
+			hold_shelf_library_id = CASE WHEN $6 THEN NULL ELSE hold_shelf_library_id END
 		WHERE id = $1 RETURNING `+itemCols, it.ID, ch.Title, ch.RecordID, ch.Status, now, gone))
 }
 

@@ -114,8 +114,8 @@ func CheckOut(ctx context.Context, tx Querier, patronID, library, barcode string
 	if err != nil {
 		return Loan{}, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE items SET status = 'on_loan', updated_at = $2, transit_to_library_id = NULL, transit_since = NULL, transit_from_library_id = NULL
-		WHERE id = $1`, it.ID, now); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE items SET status = 'on_loan', updated_at = $2, transit_to_library_id = NULL, transit_since = NULL, transit_from_library_id = NULL,
+		hold_shelf_library_id = NULL WHERE id = $1`, it.ID, now); err != nil {
 		return Loan{}, err
 	}
 	return ActiveLoan(ctx, tx, id)
@@ -239,8 +239,10 @@ type CheckInResult struct {
 // the shelf or to the next hold); elsewhere it stays on its way, unless
 // the hold it travelled for is gone and another one routes it anew. A copy
 // from the shelf that a hold waits for is trapped the same way (for its
-// item hold, or captured for the oldest hold on its title). The result
-// then has no loan. A shelf copy nobody waits for is ErrItemNotOnLoan.
+// item hold, or captured for the oldest hold on its title), and so is a
+// copy on a hold shelf whose hold has ended (cleared: to the next hold,
+// or back to the stacks). The result then has no loan. A copy on the
+// open shelf nobody waits for is ErrItemNotOnLoan.
 func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.Time) (CheckInResult, error) {
 	it, err := lockItem(ctx, tx, barcode)
 	if err != nil {
@@ -251,7 +253,7 @@ func CheckIn(ctx context.Context, tx Querier, barcode, library string, now time.
 		if err := route(ctx, tx, &res, library, now); err != nil {
 			return CheckInResult{}, err
 		}
-		if !res.Reserved && it.TransitToLibraryID == "" {
+		if !res.Reserved && it.TransitToLibraryID == "" && it.HoldShelfLibraryID == "" {
 			return CheckInResult{}, ErrItemNotOnLoan
 		}
 		return res, nil
@@ -315,29 +317,36 @@ func route(ctx context.Context, tx Querier, res *CheckInResult, library string, 
 		}
 	}
 	res.Reserved, res.PickupLibraryID = h.id != "", h.pickup
-	to := ""
-	if res.Reserved && h.pickup != library {
+	to, shelf := "", ""
+	switch {
+	case !res.Reserved:
+	case h.pickup == library:
+		shelf = library
+		err = shelve(ctx, tx, h, now)
+	default:
 		to = h.pickup
+		err = unshelve(ctx, tx, h) // it was ready where it was: no longer
 	}
-	if res.Reserved && to == "" {
-		if err := shelve(ctx, tx, h, now); err != nil {
-			return err
-		}
-	}
-	if to == it.TransitToLibraryID {
-		return nil
-	}
-	from := ""
-	if to != "" {
-		from = library
-	}
-	if _, err := tx.Exec(ctx, `UPDATE items SET transit_to_library_id = nullif($2, '')::uuid,
-		transit_since = CASE WHEN $2 = '' THEN NULL ELSE $3::timestamptz END,
-		transit_from_library_id = nullif($4, '')::uuid, updated_at = $3 WHERE id = $1`,
-		it.ID, to, now, from); err != nil {
+	if err != nil {
 		return err
 	}
-	it.TransitToLibraryID, it.TransitFromLibraryID = to, from
+	if to == it.TransitToLibraryID && shelf == it.HoldShelfLibraryID {
+		return nil
+	}
+	from := it.TransitFromLibraryID // on the same way: from where it started
+	if to != it.TransitToLibraryID {
+		from = ""
+		if to != "" {
+			from = library
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE items SET transit_to_library_id = nullif($2, '')::uuid,
+		transit_since = CASE WHEN $2 = '' THEN NULL WHEN transit_to_library_id = nullif($2, '')::uuid THEN transit_since ELSE $3::timestamptz END,
+		transit_from_library_id = nullif($4, '')::uuid, hold_shelf_library_id = nullif($5, '')::uuid, updated_at = $3
+		WHERE id = $1`, it.ID, to, now, from, shelf); err != nil {
+		return err
+	}
+	it.TransitToLibraryID, it.TransitFromLibraryID, it.HoldShelfLibraryID = to, from, shelf
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,7 +48,7 @@ const activeReservationSelect = `SELECT r.id::text, ` + itemCols + `, coalesce(r
 		r.placed_at, r.expires_at, r.ready_at, r.notified_at,
 		CASE WHEN r.item_id IS NOT NULL THEN
 			(SELECT count(*) FROM reservations q WHERE q.item_id = r.item_id AND q.status = 'active'
-				AND (q.placed_at, q.id) <= (r.placed_at, r.id))
+				AND (q.ready_at IS NULL, q.placed_at, q.id) <= (r.ready_at IS NULL, r.placed_at, r.id))
 		ELSE
 			(SELECT count(*) FROM reservations q WHERE q.record_id = r.record_id AND q.item_id IS NULL
 				AND q.status = 'active' AND (q.placed_at, q.id) <= (r.placed_at, r.id))
@@ -232,7 +231,7 @@ func reservationExpiry(set Settings, expires, now time.Time) (time.Time, error) 
 func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, now time.Time) error {
 	var id, first string
 	err := tx.QueryRow(ctx, `SELECT id::text, patron_id::text FROM reservations
-		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id LIMIT 1 FOR UPDATE`, it.ID).Scan(&id, &first)
+		WHERE item_id = $1 AND status = 'active' ORDER BY `+queueOrder+` LIMIT 1 FOR UPDATE`, it.ID).Scan(&id, &first)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -251,6 +250,12 @@ func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, 
 		WHERE record_id = $1 AND patron_id = $2 AND status = 'active'`, it.RecordID, patronID, now, it.ID)
 	return err
 }
+
+// queueOrder orders the active holds on one copy: the one it waits for on
+// a hold shelf first (a hold placed later, or in the same instant, never
+// takes a copy from the shelf where its patron has been told to collect
+// it), then by the time each was placed.
+const queueOrder = `ready_at IS NULL, placed_at, id`
 
 // hold is the reservation a copy is held for, and where it is collected.
 type hold struct{ id, pickup string }
@@ -280,7 +285,7 @@ func captureForRecord(ctx context.Context, tx Querier, it Item, now time.Time) (
 func heldFor(ctx context.Context, q Querier, itemID string) (hold, error) {
 	var h hold
 	err := q.QueryRow(ctx, `SELECT id::text, pickup_library_id::text FROM reservations
-		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id LIMIT 1`, itemID).Scan(&h.id, &h.pickup)
+		WHERE item_id = $1 AND status = 'active' ORDER BY `+queueOrder+` LIMIT 1`, itemID).Scan(&h.id, &h.pickup)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return hold{}, nil
 	}
@@ -297,12 +302,12 @@ func whereNow(ctx context.Context, q Querier, it Item) (CheckInResult, error) {
 // lockHeldFor is heldFor for a check-in: it locks every active hold on
 // the item (a handful), so that a cancel either finishes first, and the
 // next hold takes the copy, or waits for the check-in and then cancels a
-// hold whose copy is on the shelf, which the shelf's next clearing
-// routes. Without LIMIT, a hold that a concurrent cancel ends while this
+// hold whose copy is on the hold shelf, where ExpireReservations lists it
+// to clear. Without LIMIT, a hold that a concurrent cancel ends while this
 // waits for it drops out, and the next one is still found.
 func lockHeldFor(ctx context.Context, tx Querier, itemID string) (hold, error) {
 	rows, err := tx.Query(ctx, `SELECT id::text, pickup_library_id::text FROM reservations
-		WHERE item_id = $1 AND status = 'active' ORDER BY placed_at, id FOR UPDATE`, itemID)
+		WHERE item_id = $1 AND status = 'active' ORDER BY `+queueOrder+` FOR UPDATE`, itemID)
 	if err != nil {
 		return hold{}, err
 	}
@@ -327,6 +332,14 @@ func shelve(ctx context.Context, tx Querier, h hold, now time.Time) error {
 	return err
 }
 
+// unshelve ends hold h's wait on the shelf when its copy leaves it (sent
+// into transit from another library's desk): not ready, nor notified,
+// until it is shelved again.
+func unshelve(ctx context.Context, tx Querier, h hold) error {
+	_, err := tx.Exec(ctx, `UPDATE reservations SET ready_at = NULL, notified_at = NULL WHERE id = $1 AND ready_at IS NOT NULL`, h.id)
+	return err
+}
+
 // CancelReservation cancels the active reservation id. Staff pass their
 // library (the pickup library must match); a patron passes their own id.
 func CancelReservation(ctx context.Context, tx Querier, id, library, patronID string, now time.Time) error {
@@ -343,111 +356,35 @@ func CancelReservation(ctx context.Context, tx Querier, id, library, patronID st
 	return nil
 }
 
-// Expiry is what expiring a library's reservations did: how many expired,
-// and the copies taken off its hold shelf (only Item, Reserved and
-// PickupLibraryID set: where each goes now), by barcode.
+// Expiry is what expiring a library's reservations found: how many
+// expired, and the copies on its hold shelf that no ready hold is for any
+// more (by barcode), to be checked in: each goes to the next hold or back
+// to the stacks.
 type Expiry struct {
 	Count   int
-	Cleared []CheckInResult
+	ToClear []Item
 }
 
-// shelfLeft selects the items of library $1's reservations that ended
-// (expired or cancelled) while their copy waited on its hold shelf, and
-// that a clearing is to clear (cleared = "IS NULL", which
-// reservations_to_clear_idx serves) or cleared at $2 (cleared = "= $2",
-// for a replay): those still there, not lent since.
-func shelfLeft(cleared string) string {
-	return `SELECT ` + itemCols + ` FROM items i WHERE i.status = 'available' AND i.id IN (
-	SELECT r.item_id FROM reservations r WHERE r.pickup_library_id = $1 AND r.ready_at IS NOT NULL
-	AND r.status IN ('expired', 'cancelled') AND r.cleared_at ` + cleared + `
-	AND NOT EXISTS (SELECT 1 FROM loans l WHERE l.item_id = r.item_id AND l.checked_out_at >= r.finished_at))
-	ORDER BY i.id`
-}
-
-// The statements of a clearing, for library $1 at time $2 (each served by
-// a partial index of migration 00019: TestClearingReadsByIndex).
+// The statements of ExpireReservations, for library $1 at time $2 (served
+// by migration 00019's partial indexes: TestShelfReadsByIndex).
 const (
-	// lockShelfSQL locks the copies the clearing may route.
-	lockShelfSQL = `SELECT 1 FROM items WHERE id IN (
-		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND status = 'active' AND expires_at <= $2
-		AND ready_at IS NOT NULL
-		UNION ALL
-		SELECT item_id FROM reservations WHERE pickup_library_id = $1 AND ready_at IS NOT NULL
-		AND status IN ('expired', 'cancelled') AND cleared_at IS NULL)
-		ORDER BY id FOR UPDATE`
 	expireSQL = `UPDATE reservations SET status = 'expired', finished_at = $2
 		WHERE pickup_library_id = $1 AND status = 'active' AND expires_at <= $2`
-	clearSQL = `UPDATE reservations SET cleared_at = $2 WHERE pickup_library_id = $1
-		AND ready_at IS NOT NULL AND status IN ('expired', 'cancelled') AND cleared_at IS NULL`
+	toClearSQL = `SELECT ` + itemCols + ` FROM items i WHERE i.hold_shelf_library_id = $1
+		AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.item_id = i.id AND r.status = 'active' AND r.ready_at IS NOT NULL)
+		ORDER BY i.barcode`
 )
 
 // ExpireReservations expires the library's active reservations whose
-// expiry time is not after now, and clears its hold shelf: each copy left
-// there by a reservation that expired or was cancelled while it waited is
-// routed as if checked in at the library (to the next hold, on this shelf
-// again or in transit, or back to the stacks); one already sent on to
-// another hold stays on its way. The copies are locked before the
-// reservations, in the order CheckIn takes them.
+// expiry time is not after now, and lists the copies its hold shelf holds
+// for nobody any more: their hold expired (now or before), was cancelled,
+// or its patron borrowed another copy of the title. Both steps can be
+// repeated: a copy stays listed until a check-in takes it off the shelf.
 func ExpireReservations(ctx context.Context, tx Querier, library string, now time.Time) (Expiry, error) {
-	if _, err := tx.Exec(ctx, lockShelfSQL, library, now); err != nil {
-		return Expiry{}, err
-	}
 	tag, err := tx.Exec(ctx, expireSQL, library, now)
 	if err != nil {
 		return Expiry{}, err
 	}
-	items, err := collectItems(tx.Query(ctx, shelfLeft("IS NULL"), library))
-	if err != nil {
-		return Expiry{}, err
-	}
-	if _, err := tx.Exec(ctx, clearSQL, library, now); err != nil {
-		return Expiry{}, err
-	}
-	e := Expiry{Count: int(tag.RowsAffected())}
-	for _, it := range items {
-		var res CheckInResult
-		if it.TransitToLibraryID == "" {
-			res = CheckInResult{Item: it}
-			err = route(ctx, tx, &res, library, now)
-		} else {
-			// A check-in has sent it to another hold since: it stays on
-			// its way.
-			res, err = whereNow(ctx, tx, it)
-		}
-		if err != nil {
-			return Expiry{}, err
-		}
-		e.Cleared = append(e.Cleared, res)
-	}
-	sortCleared(e.Cleared)
-	return e, nil
-}
-
-// ExpiredAt re-reads what ExpireReservations did at library at time at
-// (for an idempotent retry): the copies' routes as they are now. A
-// reservation the patron has since deleted from their history still
-// counts (it is anonymised, not deleted).
-func ExpiredAt(ctx context.Context, q Querier, library string, at time.Time) (Expiry, error) {
-	var e Expiry
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM reservations
-		WHERE pickup_library_id = $1 AND status = 'expired' AND finished_at = $2`, library, at).Scan(&e.Count); err != nil {
-		return Expiry{}, err
-	}
-	items, err := collectItems(q.Query(ctx, shelfLeft("= $2"), library, at))
-	if err != nil {
-		return Expiry{}, err
-	}
-	for _, it := range items {
-		res, err := whereNow(ctx, q, it)
-		if err != nil {
-			return Expiry{}, err
-		}
-		e.Cleared = append(e.Cleared, res)
-	}
-	sortCleared(e.Cleared)
-	return e, nil
-}
-
-func sortCleared(cs []CheckInResult) {
-	slices.SortFunc(cs, func(a, b CheckInResult) int { return strings.Compare(a.Item.Barcode, b.Item.Barcode) })
+	items, err := collectItems(tx.Query(ctx, toClearSQL, library))
+	return Expiry{Count: int(tag.RowsAffected()), ToClear: items}, err
 }

@@ -100,36 +100,22 @@ func (s *Service) CancelReservation(ctx context.Context, req *pb.CancelReservati
 
 // ExpireReservations implements pb.LoanServiceServer. The answer names no
 // patron, so there is nothing to decide or audit.
-func (s *Service) ExpireReservations(ctx context.Context, req *pb.ExpireReservationsRequest) (*pb.ExpireReservationsResponse, error) {
+func (s *Service) ExpireReservations(ctx context.Context, _ *pb.ExpireReservationsRequest) (*pb.ExpireReservationsResponse, error) {
 	p, err := identity.RequireStaff(ctx, identity.PermLoanManage)
 	if err != nil {
 		return nil, err
 	}
-	r := circulation.NewRequest(p.LibraryID, req.GetRequestId(), "ExpireReservations", req)
 	var e circulation.Expiry
-	now := s.clock.Now()
 	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		_, replay, err := r.Claim(ctx, tx, now)
-		if err != nil {
-			return err
-		}
-		if replay {
-			at, err := r.ClaimedAt(ctx, tx)
-			if err != nil {
-				return err
-			}
-			e, err = circulation.ExpiredAt(ctx, tx, p.LibraryID, at)
-			return err
-		}
-		e, err = circulation.ExpireReservations(ctx, tx, p.LibraryID, now)
+		e, err = circulation.ExpireReservations(ctx, tx, p.LibraryID, s.clock.Now())
 		return err
 	})
 	if err != nil {
 		return nil, store.Status(err)
 	}
 	out := &pb.ExpireReservationsResponse{ExpiredCount: int32(e.Count)}
-	for _, c := range e.Cleared {
-		out.Cleared = append(out.Cleared, &pb.ClearedCopy{Item: protoconv.Item(c.Item), Reserved: c.Reserved, PickupLibraryId: c.PickupLibraryID})
+	for _, it := range e.ToClear {
+		out.ShelfToClear = append(out.ShelfToClear, protoconv.Item(it))
 	}
 	return out, nil
 }

@@ -314,7 +314,7 @@ func TestTitleHoldCancelExpire(t *testing.T) {
 	// Expiry: b's waiting title hold expires with the library's others.
 	s.Clock.Advance(15 * 24 * time.Hour)
 	brno = staff(t, s, "brno.circ")
-	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}); err != nil || n.GetExpiredCount() != 1 {
+	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{}); err != nil || n.GetExpiredCount() != 1 {
 		t.Errorf("expire: %v, %v", n, err)
 	}
 	if hist := history(t, s, b); len(hist) != 1 || hist[0].GetRecordId() != record ||
@@ -606,14 +606,16 @@ func TestTitleHoldBlocksRenewal(t *testing.T) {
 	}
 }
 
-// TestHoldShelfExpiry: expiring BRNO's reservations clears its hold shelf.
-// Of three copies left uncollected past the pickup window, one goes to the
+// TestHoldShelfExpiry: expiring BRNO's reservations lists the copies its
+// hold shelf holds for nobody any more, and checking each in takes it off:
+// of three copies left uncollected past the pickup window, one goes to the
 // next title hold (in transit to SLAV), one to the next item hold (on
 // BRNO's shelf again, ready for that patron for 7 days) and one back to the
-// stacks. A retry answers the same list; a new call finds nothing. A hold
-// whose copy is not on the shelf expires without clearing anything. A copy
-// whose hold was cancelled while it waited is cleared too, unless it has
-// been lent since.
+// stacks. A copy whose hold was cancelled while it waited is listed too,
+// and one whose patron borrowed another copy of the title; one lent since
+// is not. A hold whose copy is not on the shelf expires with nothing to
+// clear. The list can be asked for again: a copy stays on it until
+// checked in.
 func TestHoldShelfExpiry(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
@@ -636,7 +638,8 @@ func TestHoldShelfExpiry(t *testing.T) {
 	}
 	shelved := func(barcode string) {
 		t.Helper()
-		if in := brno.checkIn(t, barcode); !in.GetReserved() || in.GetPickupLibraryId() != brnoID {
+		if in := brno.checkIn(t, barcode); !in.GetReserved() || in.GetPickupLibraryId() != brnoID ||
+			in.GetItem().GetHoldShelfLibraryId() != brnoID {
 			t.Fatalf("check-in of %s: %v; want on BRNO's hold shelf", barcode, in)
 		}
 	}
@@ -662,7 +665,7 @@ func TestHoldShelfExpiry(t *testing.T) {
 	hold(err)
 	// Two holds cancelled while their copies wait on the shelf: c's by
 	// the desk, a's by a in the catalogue. 8507 is then lent to d and
-	// returned, so it is no longer on the shelf to clear; 8506 is.
+	// returned, so it is no longer on the shelf; 8506 is.
 	brno.item(t, "BRNO-8506", "Karel Čapek: Povětroň")
 	brno.item(t, "BRNO-8507", "Karel Čapek: Obyčejný život")
 	h6, err := brno.holdItem(c.Card, "BRNO-8506")
@@ -678,7 +681,7 @@ func TestHoldShelfExpiry(t *testing.T) {
 	hold(err)
 	_, err = brno.checkOut(d.Card, "BRNO-8507")
 	hold(err)
-	if in := brno.checkIn(t, "BRNO-8507"); in.GetReserved() {
+	if in := brno.checkIn(t, "BRNO-8507"); in.GetReserved() || in.GetItem().GetHoldShelfLibraryId() != "" {
 		t.Fatalf("d's return of BRNO-8507: %v; want to the stacks", in)
 	}
 	s.Clock.Advance(time.Hour)
@@ -686,51 +689,53 @@ func TestHoldShelfExpiry(t *testing.T) {
 	_, err = brno.holdItem(d.Card, "BRNO-8502")
 	hold(err)
 
-	// A day on, only e's hold on the lent copy has expired: nothing on
-	// the shelf was for it, and the pickup window (7 days) holds the rest.
-	// The clearing takes 8506 back to the stacks, and only that.
+	expire := func(where string, count int, want ...string) {
+		t.Helper()
+		n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{})
+		var got []string
+		for _, it := range n.GetShelfToClear() {
+			got = append(got, it.GetBarcode())
+		}
+		if err != nil || int(n.GetExpiredCount()) != count || !slices.Equal(got, want) {
+			t.Errorf("%s: %d expired, to clear %v, %v; want %d, %v", where, n.GetExpiredCount(), got, err, count, want)
+		}
+	}
+	// A day on, only e's hold on the lent copy has expired, and the
+	// pickup window (7 days) holds the rest: only the cancelled 8506 is to
+	// clear, and asking again lists it again.
 	s.Clock.Advance(24 * time.Hour)
 	brno = staff(t, s, "brno.circ")
-	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}); err != nil ||
-		n.GetExpiredCount() != 1 || len(n.GetCleared()) != 1 || n.GetCleared()[0].GetItem().GetBarcode() != "BRNO-8506" ||
-		n.GetCleared()[0].GetReserved() || n.GetCleared()[0].GetItem().GetTransitToLibraryId() != "" {
-		t.Fatalf("expiry after a day: %v, %v; want only e's hold on the lent copy expired, and BRNO-8506 to the stacks", n, err)
-	}
+	expire("expiry after a day", 1, "BRNO-8506")
+	expire("expiry again", 0, "BRNO-8506")
 	s.Clock.Advance(7 * 24 * time.Hour)
 	brno, slav = staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
-	req := &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}
-	type route struct {
-		barcode         string
-		reserved        bool
-		pickup, transit string
-	}
-	want := []route{{"BRNO-8501", true, slavID, slavID}, {"BRNO-8502", true, brnoID, ""}, {"BRNO-8503", false, "", ""}}
-	check := func(n *pb.ExpireReservationsResponse, err error, where string) {
-		t.Helper()
-		var got []route
-		for _, c := range n.GetCleared() {
-			got = append(got, route{c.GetItem().GetBarcode(), c.GetReserved(), c.GetPickupLibraryId(), c.GetItem().GetTransitToLibraryId()})
-		}
-		if err != nil || n.GetExpiredCount() != 3 || !slices.Equal(got, want) {
-			t.Errorf("%s: %v, %v; want 3 expired, cleared %v", where, got, err, want)
-		}
-	}
-	n, err := brno.loans.ExpireReservations(brno.ctx, req)
-	check(n, err, "clearing BRNO's shelf")
-	n, err = brno.loans.ExpireReservations(brno.ctx, req)
-	check(n, err, "retried clearing")
-	if n, err := brno.loans.ExpireReservations(brno.ctx, &pb.ExpireReservationsRequest{RequestId: circtest.ReqID()}); err != nil ||
-		n.GetExpiredCount() != 0 || len(n.GetCleared()) != 0 {
-		t.Errorf("a new clearing: %v, %v; want nothing", n, err)
-	}
+	expire("expiry after the pickup window", 3, "BRNO-8501", "BRNO-8502", "BRNO-8503", "BRNO-8506")
 	// Over REST, as a desk's web client calls it.
-	code, body := s.HTTP(t, "POST", "/v1/reservations:expire", s.Login(t, "brno.circ"), map[string]any{"requestId": req.GetRequestId()})
-	if cl, _ := body["cleared"].([]any); code != 200 || body["expiredCount"] != float64(3) || len(cl) != 3 {
-		t.Errorf("retried clearing over REST: %d %v", code, body)
+	code, body := s.HTTP(t, "POST", "/v1/reservations:expire", s.Login(t, "brno.circ"), map[string]any{})
+	if cl, _ := body["shelfToClear"].([]any); code != 200 || body["expiredCount"] != nil || len(cl) != 4 {
+		t.Errorf("expiry over REST: %d %v", code, body)
 	}
 
-	// Where the copies are: 8501 on its way to SLAV for b, 8502 ready for
-	// d for 7 days from now, 8503 lendable to anyone.
+	// The desk checks each in: 8501 goes on to SLAV for b, 8502 stays
+	// for d (ready for 7 days from now), 8503 and 8506 go back to the
+	// stacks. Nothing is left to clear.
+	checkIn := func(barcode string, reserved bool, pickup, transit, shelf string) {
+		t.Helper()
+		in := brno.checkIn(t, barcode)
+		if in.GetReserved() != reserved || in.GetPickupLibraryId() != pickup || in.GetItem().GetTransitToLibraryId() != transit ||
+			in.GetItem().GetHoldShelfLibraryId() != shelf {
+			t.Errorf("clearing %s: %v; want reserved %v for %q, in transit to %q, on the shelf of %q", barcode, in, reserved, pickup, transit, shelf)
+		}
+	}
+	checkIn("BRNO-8501", true, slavID, slavID, "")
+	checkIn("BRNO-8502", true, brnoID, "", brnoID)
+	checkIn("BRNO-8503", false, "", "", "")
+	checkIn("BRNO-8506", false, "", "", "")
+	expire("expiry after clearing", 0)
+	if _, err := brno.loans.CheckIn(brno.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8503"}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("a second check-in of the cleared 8503: %v; want FAILED_PRECONDITION (not on loan)", err)
+	}
+
 	if tr, err := slav.loans.ListTransits(slav.ctx, &pb.ListTransitsRequest{LibraryId: slavID}); err != nil ||
 		len(tr.GetTransits()) != 1 || tr.GetTransits()[0].GetItem().GetBarcode() != "BRNO-8501" {
 		t.Errorf("SLAV's transits: %v, %v; want BRNO-8501", tr, err)
@@ -742,15 +747,32 @@ func TestHoldShelfExpiry(t *testing.T) {
 		!rs[0].GetExpireTime().AsTime().Equal(s.Clock.Now().Add(7*24*time.Hour)) {
 		t.Errorf("d's item hold: %v; want ready now, for 7 days", rs)
 	}
-	if rs := brno.patronReservations(t, a.ID); len(rs) != 0 {
-		t.Errorf("a's expired hold still listed: %v", rs)
-	}
 	if _, err := brno.checkOut(c.Card, "BRNO-8503"); err != nil {
 		t.Errorf("checkout of the copy back in the stacks: %v", err)
 	}
-	// c's hold expired: 8502 now waits for d, not c.
-	_, err = brno.checkOut(c.Card, "BRNO-8502")
+	_, err = brno.checkOut(c.Card, "BRNO-8502") // c's hold expired: it waits for d
 	circtest.Code(t, err, codes.FailedPrecondition)
+
+	// b borrows another copy of the title at SLAV: the hold 8501 travels
+	// for is fulfilled, so at SLAV 8501 is received for nobody and goes to
+	// the stacks. And a shelved copy whose title hold's patron borrows
+	// another copy is left for BRNO to clear.
+	slav.copyOf(t, "SLAV-8508", record)
+	if _, err := slav.checkOut(b.Card, "SLAV-8508"); err != nil {
+		t.Fatal(err)
+	}
+	if in := slav.checkIn(t, "BRNO-8501"); in.GetReserved() || in.GetItem().GetTransitToLibraryId() != "" {
+		t.Errorf("receipt at SLAV of a copy whose hold was fulfilled on the way: %v; want to the stacks", in)
+	}
+	brno.copyOf(t, "BRNO-8509", record)
+	_, err = brno.holdTitle(e.Card, record)
+	hold(err)
+	shelved("BRNO-8509")
+	brno.copyOf(t, "BRNO-8510", record)
+	if _, err := brno.checkOut(e.Card, "BRNO-8510"); err != nil {
+		t.Fatal(err)
+	}
+	expire("expiry after e borrowed another copy", 0, "BRNO-8509")
 }
 
 // A cancel that commits while a check-in waits for the hold's row ends the

@@ -67,7 +67,7 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"LoanService/ListTransits":             &pb.ListTransitsRequest{LibraryId: f.brno},
 		"LoanService/PlaceReservation":         &pb.PlaceReservationRequest{RequestId: rid(), CardNumber: "B0001", Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: "OPER-1"}},
 		"LoanService/CancelReservation":        &pb.CancelReservationRequest{ReservationId: rid()},
-		"LoanService/ExpireReservations":       &pb.ExpireReservationsRequest{RequestId: rid()},
+		"LoanService/ExpireReservations":       &pb.ExpireReservationsRequest{},
 		"LoanService/ListPatronReservations":   &pb.ListPatronReservationsRequest{PatronId: pid},
 		"LoanService/ListHoldShelf":            &pb.ListHoldShelfRequest{LibraryId: f.brno},
 		"LoanService/MarkPickupNotified":       &pb.MarkPickupNotifiedRequest{ReservationIds: []string{rid()}},

@@ -24,7 +24,7 @@ var itemStatuses = map[string]pb.ItemStatus{
 func Item(it circulation.Item) *pb.Item {
 	return &pb.Item{Id: it.ID, Barcode: it.Barcode, Title: it.Title, OwningLibraryId: it.OwningLibraryID, Status: itemStatuses[it.Status],
 		RecordId: it.RecordID, TransitToLibraryId: it.TransitToLibraryID,
-		TransitFromLibraryId: it.TransitFromLibraryID}
+		TransitFromLibraryId: it.TransitFromLibraryID, HoldShelfLibraryId: it.HoldShelfLibraryID}
 }
 
 // Loan converts an active loan; patron is nil in the patron's own view.

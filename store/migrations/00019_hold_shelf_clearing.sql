@@ -1,22 +1,26 @@
--- Clearing the hold shelf. A reservation that expires or is cancelled
--- while its copy waits on the pickup library's hold shelf leaves the copy
--- there; the library's next clearing (ExpireReservations) routes it to the
--- next hold or back to the stacks and sets cleared_at, so that each copy
--- is cleared once, and a retry of the clearing can list it again. The
--- partial indexes hold only the reservations still to clear and the
--- active ones by pickup library and expiry (what the clearing expires):
--- a small part of a table that keeps a year of history.
+-- Clearing the hold shelf. The hold shelf is a place: items.hold_shelf_library_id
+-- is the library on whose hold shelf the copy waits (set when a check-in
+-- shelves it for a hold there; cleared when it is lent, sent into transit,
+-- lost, or checked in again with no hold left for it). A copy on a shelf
+-- that no ready hold is for any more (the hold expired, was cancelled, or
+-- its patron borrowed another copy of the title) is to be cleared: the
+-- pickup library lists those copies (ExpireReservations) and checks each
+-- in, which sends it to the next hold or back to the stacks. The partial
+-- indexes hold the copies on a shelf and the active reservations by pickup
+-- library and expiry (what ExpireReservations expires).
 
 -- +goose Up
-ALTER TABLE reservations
-  ADD COLUMN cleared_at timestamptz,
-  ADD CONSTRAINT reservations_cleared_was_ready
-    CHECK (cleared_at IS NULL OR (ready_at IS NOT NULL AND status IN ('expired', 'cancelled')));
-CREATE INDEX reservations_to_clear_idx ON reservations (pickup_library_id)
-  WHERE ready_at IS NOT NULL AND cleared_at IS NULL AND status IN ('expired', 'cancelled');
+ALTER TABLE items
+  ADD COLUMN hold_shelf_library_id uuid REFERENCES libraries (id),
+  ADD CONSTRAINT items_hold_shelf_available
+    CHECK (hold_shelf_library_id IS NULL OR (status = 'available' AND transit_to_library_id IS NULL));
+UPDATE items i SET hold_shelf_library_id = r.pickup_library_id FROM reservations r
+  WHERE r.item_id = i.id AND r.status = 'active' AND r.ready_at IS NOT NULL
+  AND i.status = 'available' AND i.transit_to_library_id IS NULL;
+CREATE INDEX items_hold_shelf_idx ON items (hold_shelf_library_id, barcode) WHERE hold_shelf_library_id IS NOT NULL;
 CREATE INDEX reservations_active_pickup_idx ON reservations (pickup_library_id, expires_at) WHERE status = 'active';
 
 -- +goose Down
 DROP INDEX reservations_active_pickup_idx;
-DROP INDEX reservations_to_clear_idx;
-ALTER TABLE reservations DROP CONSTRAINT reservations_cleared_was_ready, DROP COLUMN cleared_at;
+DROP INDEX items_hold_shelf_idx;
+ALTER TABLE items DROP CONSTRAINT items_hold_shelf_available, DROP COLUMN hold_shelf_library_id;

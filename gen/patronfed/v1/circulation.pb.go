@@ -246,8 +246,12 @@ type Item struct {
 	// The library that sent it on its way (empty when it is not in transit,
 	// or was sent before the library's origin was recorded).
 	TransitFromLibraryId string `protobuf:"bytes,8,opt,name=transit_from_library_id,json=transitFromLibraryId,proto3" json:"transit_from_library_id,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The library on whose hold shelf the copy waits (for a reservation
+	// picked up there, or, once that has ended, to be cleared by checking
+	// it in); empty when it is not on a hold shelf.
+	HoldShelfLibraryId string `protobuf:"bytes,9,opt,name=hold_shelf_library_id,json=holdShelfLibraryId,proto3" json:"hold_shelf_library_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Item) Reset() {
@@ -332,6 +336,13 @@ func (x *Item) GetTransitToLibraryId() string {
 func (x *Item) GetTransitFromLibraryId() string {
 	if x != nil {
 		return x.TransitFromLibraryId
+	}
+	return ""
+}
+
+func (x *Item) GetHoldShelfLibraryId() string {
+	if x != nil {
+		return x.HoldShelfLibraryId
 	}
 	return ""
 }
@@ -1203,7 +1214,7 @@ var File_patronfed_v1_circulation_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\n" +
-	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n" +
+	"\x1epatronfed/v1/circulation.proto\x12\fpatronfed.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x02\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\abarcode\x18\x02 \x01(\tR\abarcode\x12\x14\n" +
@@ -1212,7 +1223,8 @@ const file_patronfed_v1_circulation_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\x0e2\x18.patronfed.v1.ItemStatusR\x06status\x12\x1b\n" +
 	"\trecord_id\x18\x06 \x01(\tR\brecordId\x121\n" +
 	"\x15transit_to_library_id\x18\a \x01(\tR\x12transitToLibraryId\x125\n" +
-	"\x17transit_from_library_id\x18\b \x01(\tR\x14transitFromLibraryId\"\xa4\x01\n" +
+	"\x17transit_from_library_id\x18\b \x01(\tR\x14transitFromLibraryId\x121\n" +
+	"\x15hold_shelf_library_id\x18\t \x01(\tR\x12holdShelfLibraryId\"\xa4\x01\n" +
 	"\n" +
 	"LoanPatron\x12\x1b\n" +
 	"\tpatron_id\x18\x01 \x01(\tR\bpatronId\x12\x12\n" +

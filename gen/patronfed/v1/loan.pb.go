@@ -1458,9 +1458,7 @@ func (*CancelReservationResponse) Descriptor() ([]byte, []int) {
 }
 
 type ExpireReservationsRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// A retry with the same id answers the first call's list again.
-	RequestId     string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1495,19 +1493,12 @@ func (*ExpireReservationsRequest) Descriptor() ([]byte, []int) {
 	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{25}
 }
 
-func (x *ExpireReservationsRequest) GetRequestId() string {
-	if x != nil {
-		return x.RequestId
-	}
-	return ""
-}
-
 type ExpireReservationsResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	ExpiredCount int32                  `protobuf:"varint,1,opt,name=expired_count,json=expiredCount,proto3" json:"expired_count,omitempty"`
-	// The copies taken off the caller's hold shelf, by barcode. It names no
-	// patron.
-	Cleared       []*ClearedCopy `protobuf:"bytes,2,rep,name=cleared,proto3" json:"cleared,omitempty"`
+	// The copies on the caller's hold shelf to clear, by barcode. It names
+	// no patron.
+	ShelfToClear  []*Item `protobuf:"bytes,2,rep,name=shelf_to_clear,json=shelfToClear,proto3" json:"shelf_to_clear,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1549,78 +1540,11 @@ func (x *ExpireReservationsResponse) GetExpiredCount() int32 {
 	return 0
 }
 
-func (x *ExpireReservationsResponse) GetCleared() []*ClearedCopy {
+func (x *ExpireReservationsResponse) GetShelfToClear() []*Item {
 	if x != nil {
-		return x.Cleared
+		return x.ShelfToClear
 	}
 	return nil
-}
-
-// ClearedCopy is a copy whose reservation expired or was cancelled while
-// it waited on the hold shelf, and where it goes now (as a check-in there
-// would say).
-type ClearedCopy struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// In transit (item.transit_to_library_id) when the next hold is
-	// collected elsewhere.
-	Item *Item `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
-	// It waits for another hold: on this shelf again when pickup_library_id
-	// is the caller's library. Otherwise it goes back to the stacks.
-	Reserved        bool   `protobuf:"varint,2,opt,name=reserved,proto3" json:"reserved,omitempty"`
-	PickupLibraryId string `protobuf:"bytes,3,opt,name=pickup_library_id,json=pickupLibraryId,proto3" json:"pickup_library_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
-}
-
-func (x *ClearedCopy) Reset() {
-	*x = ClearedCopy{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ClearedCopy) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ClearedCopy) ProtoMessage() {}
-
-func (x *ClearedCopy) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ClearedCopy.ProtoReflect.Descriptor instead.
-func (*ClearedCopy) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{27}
-}
-
-func (x *ClearedCopy) GetItem() *Item {
-	if x != nil {
-		return x.Item
-	}
-	return nil
-}
-
-func (x *ClearedCopy) GetReserved() bool {
-	if x != nil {
-		return x.Reserved
-	}
-	return false
-}
-
-func (x *ClearedCopy) GetPickupLibraryId() string {
-	if x != nil {
-		return x.PickupLibraryId
-	}
-	return ""
 }
 
 type ListHoldShelfRequest struct {
@@ -1638,7 +1562,7 @@ type ListHoldShelfRequest struct {
 
 func (x *ListHoldShelfRequest) Reset() {
 	*x = ListHoldShelfRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1574,7 @@ func (x *ListHoldShelfRequest) String() string {
 func (*ListHoldShelfRequest) ProtoMessage() {}
 
 func (x *ListHoldShelfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1587,7 @@ func (x *ListHoldShelfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHoldShelfRequest.ProtoReflect.Descriptor instead.
 func (*ListHoldShelfRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{28}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListHoldShelfRequest) GetLibraryId() string {
@@ -1704,7 +1628,7 @@ type ListHoldShelfResponse struct {
 
 func (x *ListHoldShelfResponse) Reset() {
 	*x = ListHoldShelfResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1640,7 @@ func (x *ListHoldShelfResponse) String() string {
 func (*ListHoldShelfResponse) ProtoMessage() {}
 
 func (x *ListHoldShelfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1653,7 @@ func (x *ListHoldShelfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHoldShelfResponse.ProtoReflect.Descriptor instead.
 func (*ListHoldShelfResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{29}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListHoldShelfResponse) GetReservations() []*Reservation {
@@ -1755,7 +1679,7 @@ type MarkPickupNotifiedRequest struct {
 
 func (x *MarkPickupNotifiedRequest) Reset() {
 	*x = MarkPickupNotifiedRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[30]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1691,7 @@ func (x *MarkPickupNotifiedRequest) String() string {
 func (*MarkPickupNotifiedRequest) ProtoMessage() {}
 
 func (x *MarkPickupNotifiedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[30]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1704,7 @@ func (x *MarkPickupNotifiedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkPickupNotifiedRequest.ProtoReflect.Descriptor instead.
 func (*MarkPickupNotifiedRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{30}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MarkPickupNotifiedRequest) GetReservationIds() []string {
@@ -1798,7 +1722,7 @@ type MarkPickupNotifiedResponse struct {
 
 func (x *MarkPickupNotifiedResponse) Reset() {
 	*x = MarkPickupNotifiedResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[31]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1734,7 @@ func (x *MarkPickupNotifiedResponse) String() string {
 func (*MarkPickupNotifiedResponse) ProtoMessage() {}
 
 func (x *MarkPickupNotifiedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[31]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1747,7 @@ func (x *MarkPickupNotifiedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkPickupNotifiedResponse.ProtoReflect.Descriptor instead.
 func (*MarkPickupNotifiedResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{31}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{30}
 }
 
 type ListPatronReservationsRequest struct {
@@ -1835,7 +1759,7 @@ type ListPatronReservationsRequest struct {
 
 func (x *ListPatronReservationsRequest) Reset() {
 	*x = ListPatronReservationsRequest{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[32]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1771,7 @@ func (x *ListPatronReservationsRequest) String() string {
 func (*ListPatronReservationsRequest) ProtoMessage() {}
 
 func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[32]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1784,7 @@ func (x *ListPatronReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{32}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListPatronReservationsRequest) GetPatronId() string {
@@ -1879,7 +1803,7 @@ type ListPatronReservationsResponse struct {
 
 func (x *ListPatronReservationsResponse) Reset() {
 	*x = ListPatronReservationsResponse{}
-	mi := &file_patronfed_v1_loan_proto_msgTypes[33]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +1815,7 @@ func (x *ListPatronReservationsResponse) String() string {
 func (*ListPatronReservationsResponse) ProtoMessage() {}
 
 func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_loan_proto_msgTypes[33]
+	mi := &file_patronfed_v1_loan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +1828,7 @@ func (x *ListPatronReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatronReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{33}
+	return file_patronfed_v1_loan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListPatronReservationsResponse) GetReservations() []*Reservation {
@@ -2017,17 +1941,11 @@ const file_patronfed_v1_loan_proto_rawDesc = "" +
 	"\vreservation\x18\x01 \x01(\v2\x19.patronfed.v1.ReservationR\vreservation\"K\n" +
 	"\x18CancelReservationRequest\x12/\n" +
 	"\x0ereservation_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rreservationId\"\x1b\n" +
-	"\x19CancelReservationResponse\"D\n" +
-	"\x19ExpireReservationsRequest\x12'\n" +
-	"\n" +
-	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\"v\n" +
+	"\x19CancelReservationResponse\"\x1b\n" +
+	"\x19ExpireReservationsRequest\"{\n" +
 	"\x1aExpireReservationsResponse\x12#\n" +
-	"\rexpired_count\x18\x01 \x01(\x05R\fexpiredCount\x123\n" +
-	"\acleared\x18\x02 \x03(\v2\x19.patronfed.v1.ClearedCopyR\acleared\"}\n" +
-	"\vClearedCopy\x12&\n" +
-	"\x04item\x18\x01 \x01(\v2\x12.patronfed.v1.ItemR\x04item\x12\x1a\n" +
-	"\breserved\x18\x02 \x01(\bR\breserved\x12*\n" +
-	"\x11pickup_library_id\x18\x03 \x01(\tR\x0fpickupLibraryId\"\xb9\x01\n" +
+	"\rexpired_count\x18\x01 \x01(\x05R\fexpiredCount\x128\n" +
+	"\x0eshelf_to_clear\x18\x02 \x03(\v2\x12.patronfed.v1.ItemR\fshelfToClear\"\xb9\x01\n" +
 	"\x14ListHoldShelfRequest\x12'\n" +
 	"\n" +
 	"library_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tlibraryId\x12'\n" +
@@ -2082,7 +2000,7 @@ func file_patronfed_v1_loan_proto_rawDescGZIP() []byte {
 }
 
 var file_patronfed_v1_loan_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_patronfed_v1_loan_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_patronfed_v1_loan_proto_goTypes = []any{
 	(TransitDirection)(0),                  // 0: patronfed.v1.TransitDirection
 	(*CreateItemRequest)(nil),              // 1: patronfed.v1.CreateItemRequest
@@ -2112,81 +2030,79 @@ var file_patronfed_v1_loan_proto_goTypes = []any{
 	(*CancelReservationResponse)(nil),      // 25: patronfed.v1.CancelReservationResponse
 	(*ExpireReservationsRequest)(nil),      // 26: patronfed.v1.ExpireReservationsRequest
 	(*ExpireReservationsResponse)(nil),     // 27: patronfed.v1.ExpireReservationsResponse
-	(*ClearedCopy)(nil),                    // 28: patronfed.v1.ClearedCopy
-	(*ListHoldShelfRequest)(nil),           // 29: patronfed.v1.ListHoldShelfRequest
-	(*ListHoldShelfResponse)(nil),          // 30: patronfed.v1.ListHoldShelfResponse
-	(*MarkPickupNotifiedRequest)(nil),      // 31: patronfed.v1.MarkPickupNotifiedRequest
-	(*MarkPickupNotifiedResponse)(nil),     // 32: patronfed.v1.MarkPickupNotifiedResponse
-	(*ListPatronReservationsRequest)(nil),  // 33: patronfed.v1.ListPatronReservationsRequest
-	(*ListPatronReservationsResponse)(nil), // 34: patronfed.v1.ListPatronReservationsResponse
-	(*Item)(nil),                           // 35: patronfed.v1.Item
-	(ItemStatus)(0),                        // 36: patronfed.v1.ItemStatus
-	(*LoanPatron)(nil),                     // 37: patronfed.v1.LoanPatron
-	(*Loan)(nil),                           // 38: patronfed.v1.Loan
-	(*timestamppb.Timestamp)(nil),          // 39: google.protobuf.Timestamp
-	(*Fee)(nil),                            // 40: patronfed.v1.Fee
-	(*Reservation)(nil),                    // 41: patronfed.v1.Reservation
+	(*ListHoldShelfRequest)(nil),           // 28: patronfed.v1.ListHoldShelfRequest
+	(*ListHoldShelfResponse)(nil),          // 29: patronfed.v1.ListHoldShelfResponse
+	(*MarkPickupNotifiedRequest)(nil),      // 30: patronfed.v1.MarkPickupNotifiedRequest
+	(*MarkPickupNotifiedResponse)(nil),     // 31: patronfed.v1.MarkPickupNotifiedResponse
+	(*ListPatronReservationsRequest)(nil),  // 32: patronfed.v1.ListPatronReservationsRequest
+	(*ListPatronReservationsResponse)(nil), // 33: patronfed.v1.ListPatronReservationsResponse
+	(*Item)(nil),                           // 34: patronfed.v1.Item
+	(ItemStatus)(0),                        // 35: patronfed.v1.ItemStatus
+	(*LoanPatron)(nil),                     // 36: patronfed.v1.LoanPatron
+	(*Loan)(nil),                           // 37: patronfed.v1.Loan
+	(*timestamppb.Timestamp)(nil),          // 38: google.protobuf.Timestamp
+	(*Fee)(nil),                            // 39: patronfed.v1.Fee
+	(*Reservation)(nil),                    // 40: patronfed.v1.Reservation
 }
 var file_patronfed_v1_loan_proto_depIdxs = []int32{
-	35, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
-	36, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
-	35, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
-	35, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
-	37, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
-	38, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
-	38, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
-	35, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
-	39, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
-	40, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
-	38, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
-	38, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
+	34, // 0: patronfed.v1.CreateItemResponse.item:type_name -> patronfed.v1.Item
+	35, // 1: patronfed.v1.UpdateItemRequest.status:type_name -> patronfed.v1.ItemStatus
+	34, // 2: patronfed.v1.UpdateItemResponse.item:type_name -> patronfed.v1.Item
+	34, // 3: patronfed.v1.GetItemResponse.item:type_name -> patronfed.v1.Item
+	36, // 4: patronfed.v1.GetLastBorrowerResponse.last_borrower:type_name -> patronfed.v1.LoanPatron
+	37, // 5: patronfed.v1.CheckOutResponse.loan:type_name -> patronfed.v1.Loan
+	37, // 6: patronfed.v1.RenewLoanResponse.loan:type_name -> patronfed.v1.Loan
+	34, // 7: patronfed.v1.CheckInResponse.item:type_name -> patronfed.v1.Item
+	38, // 8: patronfed.v1.CheckInResponse.return_time:type_name -> google.protobuf.Timestamp
+	39, // 9: patronfed.v1.CheckInResponse.overdue_fee:type_name -> patronfed.v1.Fee
+	37, // 10: patronfed.v1.ListPatronLoansResponse.loans:type_name -> patronfed.v1.Loan
+	37, // 11: patronfed.v1.ListLibraryLoansResponse.loans:type_name -> patronfed.v1.Loan
 	0,  // 12: patronfed.v1.ListTransitsRequest.direction:type_name -> patronfed.v1.TransitDirection
-	35, // 13: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
-	39, // 14: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
+	34, // 13: patronfed.v1.Transit.item:type_name -> patronfed.v1.Item
+	38, // 14: patronfed.v1.Transit.since_time:type_name -> google.protobuf.Timestamp
 	20, // 15: patronfed.v1.ListTransitsResponse.transits:type_name -> patronfed.v1.Transit
-	39, // 16: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
-	41, // 17: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
-	28, // 18: patronfed.v1.ExpireReservationsResponse.cleared:type_name -> patronfed.v1.ClearedCopy
-	35, // 19: patronfed.v1.ClearedCopy.item:type_name -> patronfed.v1.Item
-	41, // 20: patronfed.v1.ListHoldShelfResponse.reservations:type_name -> patronfed.v1.Reservation
-	41, // 21: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
-	1,  // 22: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
-	3,  // 23: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
-	5,  // 24: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
-	7,  // 25: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
-	9,  // 26: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
-	11, // 27: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
-	13, // 28: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
-	15, // 29: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
-	17, // 30: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
-	19, // 31: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
-	22, // 32: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
-	24, // 33: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
-	26, // 34: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
-	29, // 35: patronfed.v1.LoanService.ListHoldShelf:input_type -> patronfed.v1.ListHoldShelfRequest
-	31, // 36: patronfed.v1.LoanService.MarkPickupNotified:input_type -> patronfed.v1.MarkPickupNotifiedRequest
-	33, // 37: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
-	2,  // 38: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
-	4,  // 39: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
-	6,  // 40: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
-	8,  // 41: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
-	10, // 42: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
-	12, // 43: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
-	14, // 44: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
-	16, // 45: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
-	18, // 46: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
-	21, // 47: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
-	23, // 48: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
-	25, // 49: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
-	27, // 50: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
-	30, // 51: patronfed.v1.LoanService.ListHoldShelf:output_type -> patronfed.v1.ListHoldShelfResponse
-	32, // 52: patronfed.v1.LoanService.MarkPickupNotified:output_type -> patronfed.v1.MarkPickupNotifiedResponse
-	34, // 53: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
-	38, // [38:54] is the sub-list for method output_type
-	22, // [22:38] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	38, // 16: patronfed.v1.PlaceReservationRequest.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 17: patronfed.v1.PlaceReservationResponse.reservation:type_name -> patronfed.v1.Reservation
+	34, // 18: patronfed.v1.ExpireReservationsResponse.shelf_to_clear:type_name -> patronfed.v1.Item
+	40, // 19: patronfed.v1.ListHoldShelfResponse.reservations:type_name -> patronfed.v1.Reservation
+	40, // 20: patronfed.v1.ListPatronReservationsResponse.reservations:type_name -> patronfed.v1.Reservation
+	1,  // 21: patronfed.v1.LoanService.CreateItem:input_type -> patronfed.v1.CreateItemRequest
+	3,  // 22: patronfed.v1.LoanService.UpdateItem:input_type -> patronfed.v1.UpdateItemRequest
+	5,  // 23: patronfed.v1.LoanService.GetItem:input_type -> patronfed.v1.GetItemRequest
+	7,  // 24: patronfed.v1.LoanService.GetLastBorrower:input_type -> patronfed.v1.GetLastBorrowerRequest
+	9,  // 25: patronfed.v1.LoanService.CheckOut:input_type -> patronfed.v1.CheckOutRequest
+	11, // 26: patronfed.v1.LoanService.RenewLoan:input_type -> patronfed.v1.RenewLoanRequest
+	13, // 27: patronfed.v1.LoanService.CheckIn:input_type -> patronfed.v1.CheckInRequest
+	15, // 28: patronfed.v1.LoanService.ListPatronLoans:input_type -> patronfed.v1.ListPatronLoansRequest
+	17, // 29: patronfed.v1.LoanService.ListLibraryLoans:input_type -> patronfed.v1.ListLibraryLoansRequest
+	19, // 30: patronfed.v1.LoanService.ListTransits:input_type -> patronfed.v1.ListTransitsRequest
+	22, // 31: patronfed.v1.LoanService.PlaceReservation:input_type -> patronfed.v1.PlaceReservationRequest
+	24, // 32: patronfed.v1.LoanService.CancelReservation:input_type -> patronfed.v1.CancelReservationRequest
+	26, // 33: patronfed.v1.LoanService.ExpireReservations:input_type -> patronfed.v1.ExpireReservationsRequest
+	28, // 34: patronfed.v1.LoanService.ListHoldShelf:input_type -> patronfed.v1.ListHoldShelfRequest
+	30, // 35: patronfed.v1.LoanService.MarkPickupNotified:input_type -> patronfed.v1.MarkPickupNotifiedRequest
+	32, // 36: patronfed.v1.LoanService.ListPatronReservations:input_type -> patronfed.v1.ListPatronReservationsRequest
+	2,  // 37: patronfed.v1.LoanService.CreateItem:output_type -> patronfed.v1.CreateItemResponse
+	4,  // 38: patronfed.v1.LoanService.UpdateItem:output_type -> patronfed.v1.UpdateItemResponse
+	6,  // 39: patronfed.v1.LoanService.GetItem:output_type -> patronfed.v1.GetItemResponse
+	8,  // 40: patronfed.v1.LoanService.GetLastBorrower:output_type -> patronfed.v1.GetLastBorrowerResponse
+	10, // 41: patronfed.v1.LoanService.CheckOut:output_type -> patronfed.v1.CheckOutResponse
+	12, // 42: patronfed.v1.LoanService.RenewLoan:output_type -> patronfed.v1.RenewLoanResponse
+	14, // 43: patronfed.v1.LoanService.CheckIn:output_type -> patronfed.v1.CheckInResponse
+	16, // 44: patronfed.v1.LoanService.ListPatronLoans:output_type -> patronfed.v1.ListPatronLoansResponse
+	18, // 45: patronfed.v1.LoanService.ListLibraryLoans:output_type -> patronfed.v1.ListLibraryLoansResponse
+	21, // 46: patronfed.v1.LoanService.ListTransits:output_type -> patronfed.v1.ListTransitsResponse
+	23, // 47: patronfed.v1.LoanService.PlaceReservation:output_type -> patronfed.v1.PlaceReservationResponse
+	25, // 48: patronfed.v1.LoanService.CancelReservation:output_type -> patronfed.v1.CancelReservationResponse
+	27, // 49: patronfed.v1.LoanService.ExpireReservations:output_type -> patronfed.v1.ExpireReservationsResponse
+	29, // 50: patronfed.v1.LoanService.ListHoldShelf:output_type -> patronfed.v1.ListHoldShelfResponse
+	31, // 51: patronfed.v1.LoanService.MarkPickupNotified:output_type -> patronfed.v1.MarkPickupNotifiedResponse
+	33, // 52: patronfed.v1.LoanService.ListPatronReservations:output_type -> patronfed.v1.ListPatronReservationsResponse
+	37, // [37:53] is the sub-list for method output_type
+	21, // [21:37] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_loan_proto_init() }
@@ -2206,7 +2122,7 @@ func file_patronfed_v1_loan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_loan_proto_rawDesc), len(file_patronfed_v1_loan_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -110,14 +110,16 @@ type LoanServiceClient interface {
 	PlaceReservation(ctx context.Context, in *PlaceReservationRequest, opts ...grpc.CallOption) (*PlaceReservationResponse, error)
 	// CancelReservation cancels an active reservation of the caller's
 	// library. The reservation becomes history, so nothing of it is returned.
-	// A copy waiting on the hold shelf for it stays there until the shelf's
-	// next clearing (ExpireReservations), as after a cancel in the catalogue.
+	// A copy waiting on the hold shelf for it stays there, listed by
+	// ExpireReservations, until the desk checks it in.
 	CancelReservation(ctx context.Context, in *CancelReservationRequest, opts ...grpc.CallOption) (*CancelReservationResponse, error)
 	// ExpireReservations expires the caller's library's reservations whose
-	// expiry time has passed, and clears its hold shelf: each copy still
-	// there whose reservation has expired or was cancelled since the last
-	// clearing goes to the next hold (on this shelf again, or in transit)
-	// or back to the stacks, as the answer lists.
+	// expiry time has passed, and lists the copies on its hold shelf that
+	// no ready reservation is for any more (expired, now or before;
+	// cancelled; or its patron borrowed another copy of the title). The
+	// desk checks each in: the check-in sends it to the next hold (on this
+	// shelf again, or in transit) or back to the stacks. A copy stays listed
+	// until then, so the call can be repeated.
 	// Checking out a reserved item to the patron who reserved it fulfils
 	// the reservation.
 	ExpireReservations(ctx context.Context, in *ExpireReservationsRequest, opts ...grpc.CallOption) (*ExpireReservationsResponse, error)
@@ -379,14 +381,16 @@ type LoanServiceServer interface {
 	PlaceReservation(context.Context, *PlaceReservationRequest) (*PlaceReservationResponse, error)
 	// CancelReservation cancels an active reservation of the caller's
 	// library. The reservation becomes history, so nothing of it is returned.
-	// A copy waiting on the hold shelf for it stays there until the shelf's
-	// next clearing (ExpireReservations), as after a cancel in the catalogue.
+	// A copy waiting on the hold shelf for it stays there, listed by
+	// ExpireReservations, until the desk checks it in.
 	CancelReservation(context.Context, *CancelReservationRequest) (*CancelReservationResponse, error)
 	// ExpireReservations expires the caller's library's reservations whose
-	// expiry time has passed, and clears its hold shelf: each copy still
-	// there whose reservation has expired or was cancelled since the last
-	// clearing goes to the next hold (on this shelf again, or in transit)
-	// or back to the stacks, as the answer lists.
+	// expiry time has passed, and lists the copies on its hold shelf that
+	// no ready reservation is for any more (expired, now or before;
+	// cancelled; or its patron borrowed another copy of the title). The
+	// desk checks each in: the check-in sends it to the next hold (on this
+	// shelf again, or in transit) or back to the stacks. A copy stays listed
+	// until then, so the call can be repeated.
 	// Checking out a reserved item to the patron who reserved it fulfils
 	// the reservation.
 	ExpireReservations(context.Context, *ExpireReservationsRequest) (*ExpireReservationsResponse, error)

@@ -67,7 +67,7 @@ type OpacLoanServiceClient interface {
 	ListMyReservations(ctx context.Context, in *ListMyReservationsRequest, opts ...grpc.CallOption) (*ListMyReservationsResponse, error)
 	// CancelMyReservation cancels one of the patron's active reservations;
 	// a copy already on the hold shelf for it is cleared from there by the
-	// pickup library.
+	// pickup library (ExpireReservations lists it).
 	CancelMyReservation(ctx context.Context, in *CancelMyReservationRequest, opts ...grpc.CallOption) (*CancelMyReservationResponse, error)
 	// ListMyFees returns fees (attached or detached), letters and what the
 	// patron still owes.
@@ -209,7 +209,7 @@ type OpacLoanServiceServer interface {
 	ListMyReservations(context.Context, *ListMyReservationsRequest) (*ListMyReservationsResponse, error)
 	// CancelMyReservation cancels one of the patron's active reservations;
 	// a copy already on the hold shelf for it is cleared from there by the
-	// pickup library.
+	// pickup library (ExpireReservations lists it).
 	CancelMyReservation(context.Context, *CancelMyReservationRequest) (*CancelMyReservationResponse, error)
 	// ListMyFees returns fees (attached or detached), letters and what the
 	// patron still owes.
