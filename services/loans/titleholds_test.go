@@ -958,3 +958,76 @@ func TestHoldShelfList(t *testing.T) {
 		t.Errorf("BRNO's hold shelf after a collected: %v", got)
 	}
 }
+
+// A copy on a hold shelf stays with the hold it waits for there: a hold
+// placed in the same instant that sorts before it (here with the least
+// id) queues behind it. Scanned at another library, the copy goes back in
+// transit and its hold is not ready until it is on the shelf again, with a
+// new pickup window.
+func TestShelvedCopyKeepsItsHold(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	brno, slav := staff(t, s, "brno.circ"), staff(t, s, "slav.circ")
+	brnoID := s.LibraryID(t, "BRNO")
+	brno.item(t, "BRNO-8901", "Ivan Olbracht: Nikola Šuhaj loupežník")
+	a := circtest.NewPatron(t, s, "BRNO", "C8901", "Anna", "Olbrachtová")
+	b := circtest.NewPatron(t, s, "BRNO", "C8902", "Bedřich", "Šuhaj")
+	h, err := brno.holdItem(a.Card, "BRNO-8901")
+	if err != nil {
+		t.Fatal(err)
+	}
+	brno.checkIn(t, "BRNO-8901")
+	if _, err := s.DB.Exec(t.Context(), `INSERT INTO reservations (id, item_id, patron_id, pickup_library_id, placed_at, expires_at)
+		SELECT '00000000-0000-0000-0000-000000000001', item_id, $2, pickup_library_id, placed_at, expires_at + interval '30 days'
+		FROM reservations WHERE id = $1`, h.GetId(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rs := brno.patronReservations(t, b.ID); len(rs) != 1 || rs[0].GetQueuePosition() != 2 {
+		t.Errorf("b's tied hold: %v; want second in the queue", rs)
+	}
+	if in := brno.checkIn(t, "BRNO-8901"); !in.GetReserved() {
+		t.Errorf("rescan on the shelf: %v", in)
+	}
+	if _, err := brno.checkOut(b.Card, "BRNO-8901"); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("checkout to b of a's shelved copy: %v; want FAILED_PRECONDITION", err)
+	}
+	if rs := brno.patronReservations(t, a.ID); len(rs) != 1 || rs[0].GetReadyTime() == nil || rs[0].GetQueuePosition() != 1 {
+		t.Errorf("a's hold: %v; want ready, first", rs)
+	}
+
+	// Another copy held for a, carried to SLAV and scanned there: back in
+	// transit, a's hold not ready; received at BRNO a day later: ready
+	// again, for 7 days.
+	brno.item(t, "BRNO-8902", "Ivan Olbracht: Anna proletářka")
+	h2, err := brno.holdItem(a.Card, "BRNO-8902")
+	if err != nil {
+		t.Fatal(err)
+	}
+	brno.checkIn(t, "BRNO-8902")
+	shelfTime := func() *timestamppb.Timestamp {
+		t.Helper()
+		for _, r := range brno.patronReservations(t, a.ID) {
+			if r.GetId() == h2.GetId() {
+				return r.GetReadyTime()
+			}
+		}
+		t.Fatalf("a's hold on BRNO-8902 is gone")
+		return nil
+	}
+	in := slav.checkIn(t, "BRNO-8902")
+	if !in.GetReserved() || in.GetItem().GetTransitToLibraryId() != brnoID || in.GetItem().GetHoldShelfLibraryId() != "" {
+		t.Errorf("scan at SLAV of a copy on BRNO's hold shelf: %v; want in transit to BRNO", in)
+	}
+	if ready := shelfTime(); ready != nil {
+		t.Errorf("a's hold while the copy travels back: ready since %v; want not ready", ready.AsTime())
+	}
+	s.Clock.Advance(24 * time.Hour)
+	brno = staff(t, s, "brno.circ")
+	brno.checkIn(t, "BRNO-8902")
+	if ready := shelfTime(); ready == nil || !ready.AsTime().Equal(s.Clock.Now()) {
+		t.Errorf("a's hold after the copy came back: ready %v; want ready now", ready)
+	}
+	if _, err := brno.checkOut(a.Card, "BRNO-8902"); err != nil {
+		t.Errorf("checkout to a: %v", err)
+	}
+}
