@@ -37,8 +37,14 @@ type opStats struct {
 
 // circulation runs desks checking out and back in, half of the time one
 // of a few popular items of their library, so that concurrent checkouts
-// of the same item collide. The only error expected is FAILED_PRECONDITION
-// (the item is on loan).
+// of the same item collide. Between loans the desks also place holds on
+// the popular items (which check-ins then put on the hold shelf), lend a
+// held copy to its patron, cancel holds, and expire and clear their hold
+// shelves, so that every path that locks items and reservations meets
+// the others. The only errors expected are FAILED_PRECONDITION (the item
+// is on loan, or held for another patron) and, for a cancel, NOT_FOUND
+// (the hold was collected first). The holds the run leaves are cancelled
+// at its end, so the data stays as seeded for the next run.
 func (h *harness) circulation() error {
 	if err := h.startServe(h.url); err != nil {
 		return err
@@ -106,7 +112,11 @@ func (h *harness) circulation() error {
 	defer conn.Close()
 	client := pb.NewLoanServiceClient(conn)
 	res := circResult{Workers: libs * desks, Libraries: libs, PopularPerLibrary: popular, Duration: h.f.duration * 3 / 2,
-		Ops: map[string]*opStats{"CheckOut": {Codes: map[string]int64{}}, "CheckIn": {Codes: map[string]int64{}}}}
+		Ops: map[string]*opStats{}}
+	for _, op := range circOps {
+		res.Ops[op] = &opStats{Codes: map[string]int64{}}
+	}
+	started := time.Now()
 	var mu sync.Mutex
 	record := func(op string, d time.Duration, err error) {
 		code := status.Code(err)
@@ -115,7 +125,7 @@ func (h *harness) circulation() error {
 		s := res.Ops[op]
 		s.Codes[code.String()]++
 		s.lat = append(s.lat, d)
-		if code != codes.OK && code != codes.FailedPrecondition {
+		if code != codes.OK && code != codes.FailedPrecondition && (op != "CancelReservation" || code != codes.NotFound) {
 			res.Unexpected++
 			if res.Unexpected <= 5 {
 				h.logf("circulation: unexpected %s: %v", op, err)
@@ -132,12 +142,54 @@ func (h *harness) circulation() error {
 				defer wg.Done()
 				r := rand.New(rand.NewPCG(uint64(li), uint64(d)))
 				cctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+				type placed struct{ id, card, item string }
+				var holds []placed // this desk's, oldest first
 				for ctx.Err() == nil {
 					item := l.tail[r.IntN(len(l.tail))]
 					if r.IntN(2) == 0 {
 						item = l.popular[r.IntN(len(l.popular))]
 					}
 					card := l.cards[r.IntN(len(l.cards))]
+					switch n := r.IntN(100); {
+					case n < 8: // a hold on a popular copy
+						item = l.popular[r.IntN(len(l.popular))]
+						t := time.Now()
+						rr, err := client.PlaceReservation(cctx, &pb.PlaceReservationRequest{RequestId: uuid.NewString(), CardNumber: card,
+							Target: &pb.PlaceReservationRequest_ItemBarcode{ItemBarcode: item}})
+						if ctx.Err() != nil {
+							return
+						}
+						record("PlaceReservation", time.Since(t), err)
+						if err == nil {
+							holds = append(holds, placed{rr.GetReservation().GetId(), card, item})
+						}
+						continue
+					case n < 12 && len(holds) > 0: // the oldest hold is cancelled
+						t := time.Now()
+						_, err := client.CancelReservation(cctx, &pb.CancelReservationRequest{ReservationId: holds[0].id})
+						if ctx.Err() != nil {
+							return
+						}
+						record("CancelReservation", time.Since(t), err)
+						holds = holds[1:]
+						continue
+					case n < 14: // expire, and clear the hold shelf
+						t := time.Now()
+						ex, err := client.ExpireReservations(cctx, &pb.ExpireReservationsRequest{})
+						if ctx.Err() != nil {
+							return
+						}
+						record("ExpireReservations", time.Since(t), err)
+						for _, it := range ex.GetShelfToClear() {
+							t = time.Now()
+							_, err = client.CheckIn(context.WithoutCancel(cctx), &pb.CheckInRequest{RequestId: uuid.NewString(), ItemBarcode: it.GetBarcode()})
+							record("CheckIn", time.Since(t), err)
+						}
+						continue
+					case n < 40 && len(holds) > 0: // a patron collects a held copy
+						h := holds[r.IntN(len(holds))]
+						card, item = h.card, h.item
+					}
 					t := time.Now()
 					_, err := client.CheckOut(cctx, &pb.CheckOutRequest{RequestId: uuid.NewString(), CardNumber: card, ItemBarcode: item})
 					if ctx.Err() != nil {
@@ -162,10 +214,10 @@ func (h *harness) circulation() error {
 		s.PerSec = float64(s.Codes["OK"]) / res.Duration.Seconds()
 	}
 	h.results["circulation"] = res
-	fmt.Fprintf(h.md, "## Checkout / check-in with contention\n\n%d desks (%d libraries × %d circulation accounts), %s; each desk checks out an available item of its library — half of the time one of its %d popular items — to one of %d of its patrons, and checks it back in if the checkout succeeded.\n\n",
+	fmt.Fprintf(h.md, "## Checkout / check-in with contention\n\n%d desks (%d libraries × %d circulation accounts), %s; each desk checks out an available item of its library — half of the time one of its %d popular items — to one of %d of its patrons, and checks it back in if the checkout succeeded; in between it places holds on the popular items (8 %% of its steps), cancels its oldest hold (4 %%), expires its library's holds and checks in the copies to clear from its hold shelf (2 %%), and lends a held copy to its patron (26 %% of steps, when it has holds).\n\n",
 		res.Workers, libs, desks, res.Duration, popular, cards)
 	fmt.Fprintf(h.md, "| operation | OK/s | codes | p50 | p99 |\n|---|---|---|---|---|\n")
-	for _, op := range []string{"CheckOut", "CheckIn"} {
+	for _, op := range circOps {
 		s := res.Ops[op]
 		var cs []string
 		for c, n := range s.Codes {
@@ -174,6 +226,20 @@ func (h *harness) circulation() error {
 		sort.Strings(cs)
 		fmt.Fprintf(h.md, "| %s | %.0f | %v | %s | %s |\n", op, s.PerSec, cs, ms(s.P50), ms(s.P99))
 	}
-	fmt.Fprintf(h.md, "\nunexpected errors (not OK, not FAILED_PRECONDITION): %d\n\n", res.Unexpected)
+	fmt.Fprintf(h.md, "\nunexpected errors (not OK, not FAILED_PRECONDITION, not NOT_FOUND for a cancel): %d\n\n", res.Unexpected)
+	// Leave the data as seeded: the run's holds end, and the copies it
+	// left on hold shelves or in transit go back to the stacks.
+	if _, err := pool.Exec(h.ctx, `UPDATE reservations SET status = 'cancelled', finished_at = now()
+		WHERE status = 'active' AND placed_at >= $1`, started); err != nil {
+		return fmt.Errorf("circulation: cancel the run's holds: %w", err)
+	}
+	if _, err := pool.Exec(h.ctx, `UPDATE items SET hold_shelf_library_id = NULL, transit_to_library_id = NULL,
+		transit_since = NULL, transit_from_library_id = NULL
+		WHERE hold_shelf_library_id IS NOT NULL OR transit_to_library_id IS NOT NULL`); err != nil {
+		return fmt.Errorf("circulation: clear the shelves: %w", err)
+	}
 	return nil
 }
+
+// circOps are the operations the circulation phase reports, in order.
+var circOps = []string{"CheckOut", "CheckIn", "PlaceReservation", "CancelReservation", "ExpireReservations"}
