@@ -229,17 +229,15 @@ func reservationExpiry(set Settings, expires, now time.Time) (time.Time, error) 
 // title hold still waiting for a copy does not hold back a copy on the
 // shelf.
 func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, now time.Time) error {
-	var id, first string
-	err := tx.QueryRow(ctx, `SELECT id::text, patron_id::text FROM reservations
-		WHERE item_id = $1 AND status = 'active' ORDER BY `+queueOrder+` LIMIT 1 FOR UPDATE`, it.ID).Scan(&id, &first)
+	first, err := lockHeldFor(ctx, tx, it.ID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		return err
-	case first != patronID:
+	case first.id == "":
+	case first.patron != patronID:
 		return ErrItemReserved
 	default:
-		if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'fulfilled', finished_at = $2 WHERE id = $1`, id, now); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'fulfilled', finished_at = $2 WHERE id = $1`, first.id, now); err != nil {
 			return err
 		}
 	}
@@ -257,8 +255,9 @@ func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, 
 // it), then by the time each was placed.
 const queueOrder = `ready_at IS NULL, placed_at, id`
 
-// hold is the reservation a copy is held for, and where it is collected.
-type hold struct{ id, pickup string }
+// hold is the reservation a copy is held for, whose it is, and where it
+// is collected (patron only from lockHeldFor).
+type hold struct{ id, pickup, patron string }
 
 // captureForRecord binds the copy it, just checked in and wanted by no
 // item hold, to the oldest active, unexpired hold on its record, if any,
@@ -292,33 +291,27 @@ func heldFor(ctx context.Context, q Querier, itemID string) (hold, error) {
 	return h, err
 }
 
-// whereNow is where the copy it goes as things stand (for replays): to
+// whereNow says where the copy it goes as things stand (for replays): to
 // the first hold in its queue, if any (Item, Reserved, PickupLibraryID).
 func whereNow(ctx context.Context, q Querier, it Item) (CheckInResult, error) {
 	h, err := heldFor(ctx, q, it.ID)
 	return CheckInResult{Item: it, Reserved: h.id != "", PickupLibraryID: h.pickup}, err
 }
 
-// lockHeldFor is heldFor for a check-in: it locks every active hold on
-// the item (a handful), so that a cancel either finishes first, and the
-// next hold takes the copy, or waits for the check-in and then cancels a
-// hold whose copy is on the hold shelf, where ExpireReservations lists it
-// to clear. Without LIMIT, a hold that a concurrent cancel ends while this
-// waits for it drops out, and the next one is still found.
+// lockHeldFor is heldFor for a check-in or a checkout: it locks the first
+// hold, so that a cancel either finishes first, and the next hold takes
+// the copy (PostgreSQL re-checks a row whose lock it waited for and, if
+// it no longer matches, locks the next one), or waits until the copy is
+// placed and then cancels a hold whose copy is on the hold shelf, where
+// ExpireReservations lists it to clear.
 func lockHeldFor(ctx context.Context, tx Querier, itemID string) (hold, error) {
-	rows, err := tx.Query(ctx, `SELECT id::text, pickup_library_id::text FROM reservations
-		WHERE item_id = $1 AND status = 'active' ORDER BY `+queueOrder+` FOR UPDATE`, itemID)
-	if err != nil {
-		return hold{}, err
+	var h hold
+	err := tx.QueryRow(ctx, `SELECT id::text, pickup_library_id::text, patron_id::text FROM reservations
+		WHERE item_id = $1 AND status = 'active' ORDER BY `+queueOrder+` LIMIT 1 FOR UPDATE`, itemID).Scan(&h.id, &h.pickup, &h.patron)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return hold{}, nil
 	}
-	var first, h hold
-	_, err = pgx.ForEachRow(rows, []any{&h.id, &h.pickup}, func() error {
-		if first.id == "" {
-			first = h
-		}
-		return nil
-	})
-	return first, err
+	return h, err
 }
 
 // shelve puts the copy on the pickup library's hold shelf for hold h: it

@@ -775,43 +775,23 @@ func TestHoldShelfExpiry(t *testing.T) {
 	expire("expiry after e borrowed another copy", 0, "BRNO-8509")
 }
 
-// A cancel that commits while a check-in waits for the hold's row ends the
-// hold first: the check-in does not put the copy aside for it, and the
-// cancelled hold never becomes ready.
-func TestCheckInWaitsForConcurrentCancel(t *testing.T) {
-	t.Parallel()
-	s := testserver.Start(t)
+// whileCancelling runs call while a transaction cancels the reservation
+// id: it starts call once the cancel has its row lock, waits until call
+// waits for that lock, commits the cancel, and returns what call returned.
+func whileCancelling(t *testing.T, s *testserver.Server, id string, call func() error) error {
+	t.Helper()
 	ctx := context.Background()
-	brno := staff(t, s, "brno.circ")
-	brno.item(t, "BRNO-8601", "Karel Čapek: Hordubal")
-	a := circtest.NewPatron(t, s, "BRNO", "C8601", "Adam", "Hordubal")
-	b := circtest.NewPatron(t, s, "BRNO", "C8602", "Polana", "Hordubalová")
-	if _, err := brno.checkOut(a.Card, "BRNO-8601"); err != nil {
-		t.Fatal(err)
-	}
-	h, err := brno.holdItem(b.Card, "BRNO-8601")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cancel, err := s.DB.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cancel.Rollback(ctx) //nolint:errcheck
 	if _, err := cancel.Exec(ctx, `UPDATE reservations SET status = 'cancelled', finished_at = $2 WHERE id = $1`,
-		h.GetId(), s.Clock.Now()); err != nil {
+		id, s.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		in  *pb.CheckInResponse
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		in, err := brno.loans.CheckIn(brno.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8601"})
-		done <- result{in, err}
-	}()
-	// Wait until the check-in waits for the cancel's row lock.
+	done := make(chan error, 1)
+	go func() { done <- call() }()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var waiting int
 		if err := s.DB.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
@@ -822,20 +802,67 @@ func TestCheckInWaitsForConcurrentCancel(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the check-in never waited for the cancel")
+			t.Fatal("the call never waited for the cancel")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	if err := cancel.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := <-done
-	if r.err != nil || r.in.GetReserved() {
-		t.Errorf("check-in racing the cancel: %v, %v; want the copy to the stacks", r.in, r.err)
+	return <-done
+}
+
+// A cancel that commits while a check-in waits for the hold's row ends the
+// hold first: the check-in does not put the copy aside for it, and the
+// cancelled hold never becomes ready. A checkout that waits for the first
+// hold's cancel still finds the next patron's hold behind it.
+func TestCirculationWaitsForConcurrentCancel(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	ctx := context.Background()
+	brno := staff(t, s, "brno.circ")
+	brno.item(t, "BRNO-8601", "Karel Čapek: Hordubal")
+	a := circtest.NewPatron(t, s, "BRNO", "C8601", "Adam", "Hordubal")
+	b := circtest.NewPatron(t, s, "BRNO", "C8602", "Polana", "Hordubalová")
+	c := circtest.NewPatron(t, s, "BRNO", "C8603", "Štěpán", "Manya")
+	if _, err := brno.checkOut(a.Card, "BRNO-8601"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := brno.holdItem(b.Card, "BRNO-8601")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in *pb.CheckInResponse
+	err = whileCancelling(t, s, h.GetId(), func() error {
+		var err error
+		in, err = brno.loans.CheckIn(brno.ctx, &pb.CheckInRequest{RequestId: circtest.ReqID(), ItemBarcode: "BRNO-8601"})
+		return err
+	})
+	if err != nil || in.GetReserved() {
+		t.Errorf("check-in racing the cancel: %v, %v; want the copy to the stacks", in, err)
 	}
 	var ready *time.Time
 	if err := s.DB.QueryRow(ctx, `SELECT ready_at FROM reservations WHERE id = $1`, h.GetId()).Scan(&ready); err != nil || ready != nil {
 		t.Errorf("the cancelled hold's ready time: %v, %v; want none", ready, err)
+	}
+
+	// Two holds on the copy on the open shelf, b's first and c's next;
+	// a's checkout waits for b's cancel and is then refused for c's.
+	hb, err := brno.holdItem(b.Card, "BRNO-8601")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Advance(time.Minute)
+	brno = staff(t, s, "brno.circ")
+	if _, err := brno.holdItem(c.Card, "BRNO-8601"); err != nil {
+		t.Fatal(err)
+	}
+	err = whileCancelling(t, s, hb.GetId(), func() error {
+		_, err := brno.checkOut(a.Card, "BRNO-8601")
+		return err
+	})
+	if msg := circtest.Code(t, err, codes.FailedPrecondition); !strings.Contains(msg, "reserved for another patron") {
+		t.Errorf("checkout to a racing the cancel of b's hold, with c's next: %q", msg)
 	}
 }
 
