@@ -1551,7 +1551,9 @@ type ListHoldShelfRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Must be the caller's library.
 	LibraryId string `protobuf:"bytes,1,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
-	// Only the reservations whose patron has not been notified yet.
+	// Only the reservations whose patron has not been notified yet. Marking
+	// what a page listed moves the rest up: a sender asks for the first page
+	// again rather than for the next.
 	UnnotifiedOnly bool `protobuf:"varint,2,opt,name=unnotified_only,json=unnotifiedOnly,proto3" json:"unnotified_only,omitempty"`
 	// At most 100; default 50.
 	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
