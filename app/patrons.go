@@ -25,7 +25,7 @@ func (w *wiring) patronServices(ctx context.Context) ([]server.Service, error) {
 		return nil, fmt.Errorf("search plan %q: want auto, probe or hashed", w.deps.Config.SearchPlan)
 	}
 	return []server.Service{
-		patrons.New(w.pool, w.keyring, guard, clk, w.deps.HashParams, patron.NewSearcher(plan)),
+		patrons.New(w.pool, w.keyring, guard, clk, w.deps.HashParams, patron.NewSearcher(plan), w.accountChanged),
 		consents.New(w.pool, guard, clk),
 	}, nil
 }

@@ -56,7 +56,7 @@ func (w *wiring) services(ctx context.Context) ([]server.Service, []string, erro
 		login.New(w.pool, w.signer, clk, login.Policy{
 			MaxFailures: cfg.LoginMaxFailures, Lockout: cfg.LoginLockout, TokenTTL: cfg.TokenTTL,
 			HashParams: w.deps.HashParams,
-		}),
+		}, w.accountChanged),
 		libraries.New(w.pool, clk, w.deps.HashParams, w.accountChanged),
 		events.New(w.pool, clk),
 	}

@@ -62,11 +62,15 @@ type Claims struct {
 	TokenID   string // jti, random
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// CredentialsVersion is the subject's credentials version the token
+	// was issued for: a password or PIN change makes it stale.
+	CredentialsVersion int
 }
 
 type jwtClaims struct {
 	jwt.RegisteredClaims
 	Kind Kind `json:"kind"`
+	CV   int  `json:"cv,omitempty"`
 }
 
 // Signer issues and verifies tokens. The first key signs; all keys verify.
@@ -165,9 +169,15 @@ func (s *Signer) CurrentKeyID() string { return s.s.current }
 func (s *Signer) KeyIDs() []string { return append([]string(nil), s.s.ids...) }
 
 // Issue signs a token for subject of the given kind, valid from now for ttl
-// (at least one second, at most MaxTTL). Times are truncated to whole
-// seconds, as in the token; the returned Claims equal what Verify returns.
+// (at least one second, at most MaxTTL), for credentials version 0. Times
+// are truncated to whole seconds, as in the token; the returned Claims
+// equal what Verify returns.
 func (s *Signer) Issue(kind Kind, subject string, ttl time.Duration, now time.Time) (token string, c Claims, err error) {
+	return s.IssueVersion(kind, subject, 0, ttl, now)
+}
+
+// IssueVersion is Issue for credentials version cv of the subject.
+func (s *Signer) IssueVersion(kind Kind, subject string, cv int, ttl time.Duration, now time.Time) (token string, c Claims, err error) {
 	if !kind.Valid() {
 		return "", Claims{}, fmt.Errorf("auth: unknown token kind %q", kind)
 	}
@@ -187,6 +197,8 @@ func (s *Signer) Issue(kind Kind, subject string, ttl time.Duration, now time.Ti
 		TokenID:   base64.RawURLEncoding.EncodeToString(jti),
 		IssuedAt:  now.UTC().Truncate(time.Second),
 		ExpiresAt: now.Add(ttl).UTC().Truncate(time.Second),
+
+		CredentialsVersion: cv,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwtClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -198,6 +210,7 @@ func (s *Signer) Issue(kind Kind, subject string, ttl time.Duration, now time.Ti
 			ID:        c.TokenID,
 		},
 		Kind: kind,
+		CV:   cv,
 	})
 	t.Header["kid"] = s.s.current
 	token, err = t.SignedString(s.s.signer)
@@ -238,7 +251,10 @@ func (s *Signer) Verify(token string, now time.Time) (Claims, error) {
 	if jc.NotBefore != nil && jc.NotBefore.After(now.Add(Leeway)) {
 		return Claims{}, ErrInvalidToken
 	}
-	c := Claims{Subject: jc.Subject, Kind: jc.Kind, TokenID: jc.ID, IssuedAt: iat, ExpiresAt: exp}
+	if jc.CV < 0 {
+		return Claims{}, ErrInvalidToken
+	}
+	c := Claims{Subject: jc.Subject, Kind: jc.Kind, TokenID: jc.ID, IssuedAt: iat, ExpiresAt: exp, CredentialsVersion: jc.CV}
 	var nbf *time.Time
 	if jc.NotBefore != nil {
 		n := jc.NotBefore.UTC()

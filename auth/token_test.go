@@ -425,3 +425,23 @@ func BenchmarkIssueToken(b *testing.B) {
 		}
 	}
 }
+
+// The credentials version travels in the token; a token without one is
+// version 0.
+func TestTokenCredentialsVersion(t *testing.T) {
+	s := mustSigner(t, spec("k1", 1))
+	for _, cv := range []int{0, 1, 7} {
+		tok, c, err := s.IssueVersion(KindPatron, "p", cv, time.Minute, t0)
+		if err != nil || c.CredentialsVersion != cv {
+			t.Fatalf("issue version %d: %+v, %v", cv, c, err)
+		}
+		got, err := s.Verify(tok, t0)
+		if err != nil || got.CredentialsVersion != cv {
+			t.Errorf("verified version %d: %+v, %v", cv, got, err)
+		}
+	}
+	tok, _, _ := s.Issue(KindStaff, "s", time.Minute, t0)
+	if got, err := s.Verify(tok, t0); err != nil || got.CredentialsVersion != 0 {
+		t.Errorf("Issue's version: %+v, %v", got, err)
+	}
+}

@@ -83,6 +83,9 @@ type Principal struct {
 	Permissions []string
 	// TokenID is the jti of the token used, for breach scoping.
 	TokenID string
+	// CredentialsVersion counts the changes of the password (staff,
+	// operator) or PIN (patron): tokens of another version are refused.
+	CredentialsVersion int
 }
 
 // Has reports whether the principal holds permission p.

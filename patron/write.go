@@ -175,6 +175,14 @@ func IssueCard(ctx context.Context, q Querier, id, card string, at time.Time) er
 	return err
 }
 
+// SetPin stores pinHash as the patron's PIN, with a new credentials
+// version (which ends the patron's open sessions), and bumps the version.
+func SetPin(ctx context.Context, q Querier, id, pinHash string, at time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE patrons SET pin_hash = $2, credentials_version = credentials_version + 1,
+		version = version + 1, updated_at = $3 WHERE id = $1`, id, pinHash, at)
+	return err
+}
+
 func nonNil(ss []string) []string {
 	if ss == nil {
 		return []string{}

@@ -73,9 +73,14 @@ func (a *Authenticator) Authenticate(ctx context.Context) (identity.Principal, e
 	if err != nil {
 		return identity.Principal{}, err
 	}
+	if claims.CredentialsVersion != p.CredentialsVersion {
+		return identity.Principal{}, errSignedOut
+	}
 	p.TokenID = claims.TokenID
 	return p, nil
 }
+
+var errSignedOut = status.Error(codes.Unauthenticated, "signed out: the password or PIN was changed since this token was issued; sign in again")
 
 func (a *Authenticator) load(ctx context.Context, c auth.Claims) (identity.Principal, error) {
 	if a.cache == nil {
@@ -101,17 +106,18 @@ func (a *Authenticator) read(ctx context.Context, c auth.Claims) (identity.Princ
 			library        *string
 			roles          []string
 			disabled       bool
+			version        int
 		)
 		err := a.db.QueryRow(ctx,
-			`SELECT kind, username, library_id::text, roles, disabled_at IS NOT NULL FROM accounts WHERE id = $1`,
-			c.Subject).Scan(&kind, &username, &library, &roles, &disabled)
+			`SELECT kind, username, library_id::text, roles, disabled_at IS NOT NULL, credentials_version FROM accounts WHERE id = $1`,
+			c.Subject).Scan(&kind, &username, &library, &roles, &disabled, &version)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (disabled || kind != string(c.Kind))) {
 			return identity.Principal{}, status.Error(codes.Unauthenticated, "account is disabled or no longer exists")
 		}
 		if err != nil {
 			return identity.Principal{}, status.Error(codes.Unavailable, "cannot verify the account right now")
 		}
-		p := identity.Principal{Kind: identity.Kind(kind), ID: c.Subject, Username: username, Roles: roles}
+		p := identity.Principal{Kind: identity.Kind(kind), ID: c.Subject, Username: username, Roles: roles, CredentialsVersion: version}
 		if library != nil {
 			p.LibraryID = *library
 		}
@@ -121,21 +127,22 @@ func (a *Authenticator) read(ctx context.Context, c auth.Claims) (identity.Princ
 		return p, nil
 	case auth.KindPatron:
 		var home string
-		err := a.db.QueryRow(ctx, patronPrincipalQuery, c.Subject).Scan(&home)
+		var version int
+		err := a.db.QueryRow(ctx, patronPrincipalQuery, c.Subject).Scan(&home, &version)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return identity.Principal{}, status.Error(codes.Unauthenticated, "patron account is not active")
 		}
 		if err != nil {
 			return identity.Principal{}, status.Error(codes.Unavailable, "cannot verify the account right now")
 		}
-		return identity.Principal{Kind: identity.KindPatron, ID: c.Subject, LibraryID: home}, nil
+		return identity.Principal{Kind: identity.KindPatron, ID: c.Subject, LibraryID: home, CredentialsVersion: version}, nil
 	}
 	return identity.Principal{}, errUnauthenticated
 }
 
 // patronPrincipalQuery finds a patron who may use the OPAC: archived and
 // anonymised accounts may not.
-var patronPrincipalQuery = `SELECT home_library_id::text FROM patrons
+var patronPrincipalQuery = `SELECT home_library_id::text, credentials_version FROM patrons
 	WHERE id = $1 AND archived_at IS NULL AND anonymised_at IS NULL`
 
 func (a *Authenticator) unary() grpc.UnaryServerInterceptor {

@@ -51,11 +51,20 @@ type Service struct {
 	// hashing bounds concurrent argon2id checks: each takes tens of MiB, and
 	// a burst of logins must not exhaust memory.
 	hashing chan struct{}
+	// changed is called with an account's or patron's id after their
+	// password or PIN changed.
+	changed func(id string)
 }
 
-// New returns the service.
-func New(db *pgxpool.Pool, signer *auth.Signer, clk clock.Clock, p Policy) *Service {
-	return &Service{db: db, signer: signer, clock: clk, policy: p, hashing: make(chan struct{}, max(2, goruntime.GOMAXPROCS(0)))}
+// New returns the service. changed (may be nil) is called with the
+// account's or patron's id after a password or PIN change commits, so
+// that this replica drops the cached principal at once.
+func New(db *pgxpool.Pool, signer *auth.Signer, clk clock.Clock, p Policy, changed func(id string)) *Service {
+	if changed == nil {
+		changed = func(string) {}
+	}
+	return &Service{db: db, signer: signer, clock: clk, policy: p, hashing: make(chan struct{}, max(2, goruntime.GOMAXPROCS(0))),
+		changed: changed}
 }
 
 // verify checks secret against hash (or burns the same time when there is
@@ -167,10 +176,11 @@ func (s *Service) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginRes
 		library        *string
 		roles          []string
 		disabled       bool
+		version        int
 	)
 	err := s.db.QueryRow(ctx, `
-		SELECT id::text, kind, password_hash, library_id::text, roles, disabled_at IS NOT NULL
-		FROM accounts WHERE username = $1`, name).Scan(&id, &kind, &hash, &library, &roles, &disabled)
+		SELECT id::text, kind, password_hash, library_id::text, roles, disabled_at IS NOT NULL, credentials_version
+		FROM accounts WHERE username = $1`, name).Scan(&id, &kind, &hash, &library, &roles, &disabled, &version)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.Status(err)
 	}
@@ -198,11 +208,12 @@ func (s *Service) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginRes
 			_, _ = s.db.Exec(ctx, `UPDATE accounts SET password_hash = $2 WHERE id = $1`, id, nh)
 		}
 	}
-	tok, claims, err := s.signer.Issue(auth.Kind(kind), id, s.policy.TokenTTL, now)
+	tok, claims, err := s.signer.IssueVersion(auth.Kind(kind), id, version, s.policy.TokenTTL, now)
 	if err != nil {
 		return nil, status.Error(codes.Internal, "internal error")
 	}
-	p := identity.Principal{Kind: identity.Kind(kind), ID: id, Username: name, Roles: roles, TokenID: claims.TokenID}
+	p := identity.Principal{Kind: identity.Kind(kind), ID: id, Username: name, Roles: roles, TokenID: claims.TokenID,
+		CredentialsVersion: version}
 	if library != nil {
 		p.LibraryID = *library
 	}
@@ -222,7 +233,8 @@ func (s *Service) PatronLogin(ctx context.Context, req *pb.PatronLoginRequest) (
 	}
 	var patronID, home string
 	var hash *string
-	err := s.db.QueryRow(ctx, patronLoginQuery, card).Scan(&patronID, &home, &hash)
+	var version int
+	err := s.db.QueryRow(ctx, patronLoginQuery, card).Scan(&patronID, &home, &hash, &version)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.Status(err)
 	}
@@ -244,18 +256,18 @@ func (s *Service) PatronLogin(ctx context.Context, req *pb.PatronLoginRequest) (
 		patronID, now, nullIP(identity.ClientIP(ctx))); err != nil {
 		return nil, store.Status(err)
 	}
-	tok, claims, err := s.signer.Issue(auth.KindPatron, patronID, s.policy.TokenTTL, now)
+	tok, claims, err := s.signer.IssueVersion(auth.KindPatron, patronID, version, s.policy.TokenTTL, now)
 	if err != nil {
 		return nil, status.Error(codes.Internal, "internal error")
 	}
-	p := identity.Principal{Kind: identity.KindPatron, ID: patronID, LibraryID: home, TokenID: claims.TokenID}
+	p := identity.Principal{Kind: identity.KindPatron, ID: patronID, LibraryID: home, TokenID: claims.TokenID, CredentialsVersion: version}
 	return &pb.PatronLoginResponse{Token: tok, ExpiresAt: timestamppb.New(claims.ExpiresAt), Principal: protoconv.Principal(p)}, nil
 }
 
 // patronLoginQuery finds the patron of an active card. Archived accounts
 // are not usable for service and anonymised ones belong to nobody.
 const patronLoginQuery = `
-	SELECT p.id::text, p.home_library_id::text, p.pin_hash
+	SELECT p.id::text, p.home_library_id::text, p.pin_hash, p.credentials_version
 	FROM cards c JOIN patrons p ON p.id = c.patron_id
 	WHERE c.card_number = $1 AND c.active AND p.archived_at IS NULL AND p.anonymised_at IS NULL`
 

@@ -39,11 +39,19 @@ type Service struct {
 	hash  auth.Params
 	// searcher runs searches (and caches what chooses their plans).
 	searcher *patron.Searcher
+	// changed is called with a patron's id after their PIN is set.
+	changed func(patronID string)
 }
 
-// New returns the service. hash sets the argon2id cost of new PINs.
-func New(db *pgxpool.Pool, kr *pii.Keyring, guard *access.Guard, clk clock.Clock, hash auth.Params, search *patron.Searcher) *Service {
-	return &Service{db: db, kr: kr, guard: guard, clock: clk, hash: hash, searcher: search}
+// New returns the service. hash sets the argon2id cost of new PINs;
+// changed (may be nil) is called with the patron's id after a PIN is set,
+// so that this replica drops the patron's cached principal at once.
+func New(db *pgxpool.Pool, kr *pii.Keyring, guard *access.Guard, clk clock.Clock, hash auth.Params, search *patron.Searcher,
+	changed func(patronID string)) *Service {
+	if changed == nil {
+		changed = func(string) {}
+	}
+	return &Service{db: db, kr: kr, guard: guard, clock: clk, hash: hash, searcher: search, changed: changed}
 }
 
 // Register implements server.Service.
@@ -399,6 +407,52 @@ func (s *Service) IssueCard(ctx context.Context, req *pb.IssueCardRequest) (*pb.
 		return nil, access.Denied()
 	}
 	return &pb.IssueCardResponse{Patron: out}, nil
+}
+
+// SetPatronPin implements pb.PatronServiceServer: decided as an update
+// that needs the cards field group (as IssueCard), and audited. The PIN
+// is hashed before the transaction.
+func (s *Service) SetPatronPin(ctx context.Context, req *pb.SetPatronPinRequest) (*pb.SetPatronPinResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pinHash, err := auth.HashSecret(req.GetPin(), s.hash)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	id := req.GetPatronId()
+	now := s.clock.Now()
+	var d access.Decision
+	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var err error
+		if d, _, err = s.lockAndDecideUpdate(ctx, tx, p, id); err != nil {
+			return err
+		}
+		if !d.Allow {
+			return nil
+		}
+		if !d.Has(policy.FieldCards) {
+			return errRefused
+		}
+		return patron.SetPin(ctx, tx, id, pinHash, now)
+	})
+	switch {
+	case errors.Is(err, errRefused):
+		return nil, s.refuse(ctx, p, d, policy.FieldCards)
+	case err != nil:
+		return nil, store.StatusContext(ctx, err)
+	}
+	e := s.guard.Entry(ctx, p, d)
+	e.Fields = nil // nothing of the record is returned
+	if err := s.guard.Record(ctx, e); err != nil {
+		return nil, err
+	}
+	if !d.Allow {
+		return nil, access.Denied()
+	}
+	s.changed(id)
+	return &pb.SetPatronPinResponse{}, nil
 }
 
 // ListPatrons implements pb.PatronServiceServer.

@@ -9,8 +9,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/patronfed/patronfed/demo"
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
 	"github.com/patronfed/patronfed/pii"
+	"github.com/patronfed/patronfed/testserver"
 )
 
 func adult() *pb.PatronFields {
@@ -302,5 +304,48 @@ func TestNationalIdentifierNeverLogged(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain an identifier %q", secret)
 		}
+	}
+}
+
+// TestSetPatronPin: a patron who has forgotten their PIN gets a new one at
+// the home library's desk (over REST). Another library, a desk without
+// the right to change cards and the patron themself may not set it; every
+// attempt is audited, none with any field of the record. After
+// the reset the patron's open sessions end and only the new PIN signs in.
+func TestSetPatronPin(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	id := e.id(t, "B0001")
+	old := e.token(t, "patron:B0001")
+	path := "/v1/patrons/" + id + ":setPin"
+	for _, user := range []string{"slav.reg", "brno.circ", "patron:B0001"} {
+		if code, body, _ := e.rest(t, user, "POST", path, map[string]any{"pin": "8642"}); code != 403 {
+			t.Errorf("%s sets the PIN: %d %v", user, code, body)
+		}
+	}
+	if code, body, _ := e.rest(t, "brno.reg", "POST", path, map[string]any{"pin": "12"}); code != 400 {
+		t.Errorf("a two-character PIN: %d %v", code, body)
+	}
+	code, body, rid := e.rest(t, "brno.reg", "POST", path, map[string]any{"pin": "8642"})
+	if code != 200 || len(body) != 0 {
+		t.Fatalf("the home library sets the PIN: %d %v", code, body)
+	}
+	if rows := e.auditRows(t, rid); len(rows) != 1 || !rows[0].Allowed || rows[0].PatronID != id || len(rows[0].Fields) != 0 {
+		t.Errorf("audit of the reset: %+v", rows)
+	}
+	var denied int
+	if err := e.s.DB.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE patron_id = $1 AND NOT allowed
+		AND action = 'patron.update'`, id).Scan(&denied); err != nil || denied != 3 {
+		t.Errorf("audited refusals: %d, %v; want 3 (SLAV, BRNO's circulation desk, the patron)", denied, err)
+	}
+	auth := pb.NewAuthServiceClient(e.s.Conn)
+	if _, err := auth.WhoAmI(testserver.Ctx(old), &pb.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("the patron's session from before the reset: %v", err)
+	}
+	if _, err := auth.PatronLogin(context.Background(), &pb.PatronLoginRequest{CardNumber: "B0001", Pin: demo.PIN}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("login with the old PIN: %v", err)
+	}
+	if _, err := auth.PatronLogin(context.Background(), &pb.PatronLoginRequest{CardNumber: "B0001", Pin: "8642"}); err != nil {
+		t.Errorf("login with the new PIN: %v", err)
 	}
 }

@@ -51,6 +51,7 @@ func TestOperatorDeniedPatronData(t *testing.T) {
 		"PatronService/ListPatrons":            &pb.ListPatronsRequest{},
 		"PatronService/SearchPatrons":          &pb.SearchPatronsRequest{CardNumber: "B0001"},
 		"PatronService/IssueCard":              &pb.IssueCardRequest{PatronId: pid, CardNumber: "OPER0002"},
+		"PatronService/SetPatronPin":           &pb.SetPatronPinRequest{PatronId: pid, Pin: "4321"},
 		"ConsentService/GrantConsent":          &pb.GrantConsentRequest{PatronId: pid, Scope: share, LibraryId: f.kors},
 		"ConsentService/WithdrawConsent":       &pb.WithdrawConsentRequest{PatronId: pid, Scope: share, LibraryId: f.slav},
 		"ConsentService/ListConsents":          &pb.ListConsentsRequest{PatronId: pid},

@@ -138,6 +138,173 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{1}
 }
 
+type ChangeMyPasswordRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CurrentPassword string                 `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// At least 12 characters, and not the current password.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMyPasswordRequest) Reset() {
+	*x = ChangeMyPasswordRequest{}
+	mi := &file_patronfed_v1_auth_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMyPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMyPasswordRequest) ProtoMessage() {}
+
+func (x *ChangeMyPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_auth_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMyPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangeMyPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ChangeMyPasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangeMyPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ChangeMyPasswordResponse is a new session, as LoginResponse.
+type ChangeMyPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Principal     *Principal             `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMyPasswordResponse) Reset() {
+	*x = ChangeMyPasswordResponse{}
+	mi := &file_patronfed_v1_auth_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMyPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMyPasswordResponse) ProtoMessage() {}
+
+func (x *ChangeMyPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_auth_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMyPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangeMyPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChangeMyPasswordResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ChangeMyPasswordResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *ChangeMyPasswordResponse) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+type ChangeMyPinRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CurrentPin string                 `protobuf:"bytes,1,opt,name=current_pin,json=currentPin,proto3" json:"current_pin,omitempty"`
+	// 4-64 characters, and not the current PIN.
+	NewPin        string `protobuf:"bytes,2,opt,name=new_pin,json=newPin,proto3" json:"new_pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMyPinRequest) Reset() {
+	*x = ChangeMyPinRequest{}
+	mi := &file_patronfed_v1_auth_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMyPinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMyPinRequest) ProtoMessage() {}
+
+func (x *ChangeMyPinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_auth_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMyPinRequest.ProtoReflect.Descriptor instead.
+func (*ChangeMyPinRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ChangeMyPinRequest) GetCurrentPin() string {
+	if x != nil {
+		return x.CurrentPin
+	}
+	return ""
+}
+
+func (x *ChangeMyPinRequest) GetNewPin() string {
+	if x != nil {
+		return x.NewPin
+	}
+	return ""
+}
+
 type LoginRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
@@ -148,7 +315,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_patronfed_v1_auth_proto_msgTypes[0]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +327,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_auth_proto_msgTypes[0]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +340,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{0}
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LoginRequest) GetUsername() string {
@@ -201,7 +368,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_patronfed_v1_auth_proto_msgTypes[1]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -213,7 +380,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_auth_proto_msgTypes[1]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -226,7 +393,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{1}
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LoginResponse) GetToken() string {
@@ -260,7 +427,7 @@ type PatronLoginRequest struct {
 
 func (x *PatronLoginRequest) Reset() {
 	*x = PatronLoginRequest{}
-	mi := &file_patronfed_v1_auth_proto_msgTypes[2]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -272,7 +439,7 @@ func (x *PatronLoginRequest) String() string {
 func (*PatronLoginRequest) ProtoMessage() {}
 
 func (x *PatronLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_auth_proto_msgTypes[2]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -285,7 +452,7 @@ func (x *PatronLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatronLoginRequest.ProtoReflect.Descriptor instead.
 func (*PatronLoginRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PatronLoginRequest) GetCardNumber() string {
@@ -313,7 +480,7 @@ type PatronLoginResponse struct {
 
 func (x *PatronLoginResponse) Reset() {
 	*x = PatronLoginResponse{}
-	mi := &file_patronfed_v1_auth_proto_msgTypes[3]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +492,7 @@ func (x *PatronLoginResponse) String() string {
 func (*PatronLoginResponse) ProtoMessage() {}
 
 func (x *PatronLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_auth_proto_msgTypes[3]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +505,7 @@ func (x *PatronLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatronLoginResponse.ProtoReflect.Descriptor instead.
 func (*PatronLoginResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PatronLoginResponse) GetToken() string {
@@ -370,7 +537,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_patronfed_v1_auth_proto_msgTypes[4]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +549,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_auth_proto_msgTypes[4]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +562,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 type WhoAmIResponse struct {
@@ -407,7 +574,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_patronfed_v1_auth_proto_msgTypes[5]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +586,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_auth_proto_msgTypes[5]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +599,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WhoAmIResponse) GetPrincipal() *Principal {
@@ -460,7 +627,7 @@ type Principal struct {
 
 func (x *Principal) Reset() {
 	*x = Principal{}
-	mi := &file_patronfed_v1_auth_proto_msgTypes[6]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +639,7 @@ func (x *Principal) String() string {
 func (*Principal) ProtoMessage() {}
 
 func (x *Principal) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_auth_proto_msgTypes[6]
+	mi := &file_patronfed_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +652,7 @@ func (x *Principal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Principal.ProtoReflect.Descriptor instead.
 func (*Principal) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Principal) GetKind() PrincipalKind {
@@ -537,11 +704,86 @@ func (x *Principal) GetTokenId() string {
 	return ""
 }
 
+// ChangeMyPinResponse is a new session, as PatronLoginResponse.
+type ChangeMyPinResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Principal     *Principal             `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMyPinResponse) Reset() {
+	*x = ChangeMyPinResponse{}
+	mi := &file_patronfed_v1_auth_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMyPinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMyPinResponse) ProtoMessage() {}
+
+func (x *ChangeMyPinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_auth_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMyPinResponse.ProtoReflect.Descriptor instead.
+func (*ChangeMyPinResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_auth_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ChangeMyPinResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ChangeMyPinResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *ChangeMyPinResponse) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
 var File_patronfed_v1_auth_proto protoreflect.FileDescriptor
 
 const file_patronfed_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x17patronfed/v1/auth.proto\x12\fpatronfed.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n" +
+	"\x17patronfed/v1/auth.proto\x12\fpatronfed.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n" +
+	"\x17ChangeMyPasswordRequest\x125\n" +
+	"\x10current_password\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x0fcurrentPassword\x12-\n" +
+	"\fnew_password\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\vnewPassword\"\xa2\x01\n" +
+	"\x18ChangeMyPasswordResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x125\n" +
+	"\tprincipal\x18\x03 \x01(\v2\x17.patronfed.v1.PrincipalR\tprincipal\"d\n" +
+	"\x12ChangeMyPinRequest\x12*\n" +
+	"\vcurrent_pin\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x04\x18@R\n" +
+	"currentPin\x12\"\n" +
+	"\anew_pin\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x04\x18@R\x06newPin\"]\n" +
 	"\fLoginRequest\x12%\n" +
 	"\busername\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x03\x18@R\busername\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
@@ -571,7 +813,12 @@ const file_patronfed_v1_auth_proto_rawDesc = "" +
 	"library_id\x18\x04 \x01(\tR\tlibraryId\x12(\n" +
 	"\x05roles\x18\x05 \x03(\x0e2\x12.patronfed.v1.RoleR\x05roles\x12 \n" +
 	"\vpermissions\x18\x06 \x03(\tR\vpermissions\x12\x19\n" +
-	"\btoken_id\x18\a \x01(\tR\atokenId*\x81\x01\n" +
+	"\btoken_id\x18\a \x01(\tR\atokenId\"\x9d\x01\n" +
+	"\x13ChangeMyPinResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x125\n" +
+	"\tprincipal\x18\x03 \x01(\v2\x17.patronfed.v1.PrincipalR\tprincipal*\x81\x01\n" +
 	"\rPrincipalKind\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PRINCIPAL_KIND_STAFF\x10\x01\x12\x1b\n" +
@@ -582,11 +829,13 @@ const file_patronfed_v1_auth_proto_rawDesc = "" +
 	"\x10ROLE_CIRCULATION\x10\x01\x12\x12\n" +
 	"\x0eROLE_REGISTRAR\x10\x02\x12\x10\n" +
 	"\fROLE_MANAGER\x10\x03\x12\x19\n" +
-	"\x15ROLE_SPECIAL_CATEGORY\x10\x042\xbe\x02\n" +
+	"\x15ROLE_SPECIAL_CATEGORY\x10\x042\xbb\x04\n" +
 	"\vAuthService\x12[\n" +
 	"\x05Login\x12\x1a.patronfed.v1.LoginRequest\x1a\x1b.patronfed.v1.LoginResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12t\n" +
 	"\vPatronLogin\x12 .patronfed.v1.PatronLoginRequest\x1a!.patronfed.v1.PatronLoginResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/patron-login\x12\\\n" +
-	"\x06WhoAmI\x12\x1b.patronfed.v1.WhoAmIRequest\x1a\x1c.patronfed.v1.WhoAmIResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auth/whoamiB=Z;github.com/patronfed/patronfed/gen/patronfed/v1;patronfedv1b\x06proto3"
+	"\x06WhoAmI\x12\x1b.patronfed.v1.WhoAmIRequest\x1a\x1c.patronfed.v1.WhoAmIResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auth/whoami\x12\x86\x01\n" +
+	"\x10ChangeMyPassword\x12%.patronfed.v1.ChangeMyPasswordRequest\x1a&.patronfed.v1.ChangeMyPasswordResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/auth/password:change\x12r\n" +
+	"\vChangeMyPin\x12 .patronfed.v1.ChangeMyPinRequest\x1a!.patronfed.v1.ChangeMyPinResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/pin:changeB=Z;github.com/patronfed/patronfed/gen/patronfed/v1;patronfedv1b\x06proto3"
 
 var (
 	file_patronfed_v1_auth_proto_rawDescOnce sync.Once
@@ -601,38 +850,50 @@ func file_patronfed_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_patronfed_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_patronfed_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_patronfed_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_patronfed_v1_auth_proto_goTypes = []any{
-	(PrincipalKind)(0),            // 0: patronfed.v1.PrincipalKind
-	(Role)(0),                     // 1: patronfed.v1.Role
-	(*LoginRequest)(nil),          // 2: patronfed.v1.LoginRequest
-	(*LoginResponse)(nil),         // 3: patronfed.v1.LoginResponse
-	(*PatronLoginRequest)(nil),    // 4: patronfed.v1.PatronLoginRequest
-	(*PatronLoginResponse)(nil),   // 5: patronfed.v1.PatronLoginResponse
-	(*WhoAmIRequest)(nil),         // 6: patronfed.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),        // 7: patronfed.v1.WhoAmIResponse
-	(*Principal)(nil),             // 8: patronfed.v1.Principal
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(PrincipalKind)(0),               // 0: patronfed.v1.PrincipalKind
+	(Role)(0),                        // 1: patronfed.v1.Role
+	(*ChangeMyPasswordRequest)(nil),  // 2: patronfed.v1.ChangeMyPasswordRequest
+	(*ChangeMyPasswordResponse)(nil), // 3: patronfed.v1.ChangeMyPasswordResponse
+	(*ChangeMyPinRequest)(nil),       // 4: patronfed.v1.ChangeMyPinRequest
+	(*LoginRequest)(nil),             // 5: patronfed.v1.LoginRequest
+	(*LoginResponse)(nil),            // 6: patronfed.v1.LoginResponse
+	(*PatronLoginRequest)(nil),       // 7: patronfed.v1.PatronLoginRequest
+	(*PatronLoginResponse)(nil),      // 8: patronfed.v1.PatronLoginResponse
+	(*WhoAmIRequest)(nil),            // 9: patronfed.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),           // 10: patronfed.v1.WhoAmIResponse
+	(*Principal)(nil),                // 11: patronfed.v1.Principal
+	(*ChangeMyPinResponse)(nil),      // 12: patronfed.v1.ChangeMyPinResponse
+	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
 }
 var file_patronfed_v1_auth_proto_depIdxs = []int32{
-	9,  // 0: patronfed.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	8,  // 1: patronfed.v1.LoginResponse.principal:type_name -> patronfed.v1.Principal
-	9,  // 2: patronfed.v1.PatronLoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	8,  // 3: patronfed.v1.PatronLoginResponse.principal:type_name -> patronfed.v1.Principal
-	8,  // 4: patronfed.v1.WhoAmIResponse.principal:type_name -> patronfed.v1.Principal
-	0,  // 5: patronfed.v1.Principal.kind:type_name -> patronfed.v1.PrincipalKind
-	1,  // 6: patronfed.v1.Principal.roles:type_name -> patronfed.v1.Role
-	2,  // 7: patronfed.v1.AuthService.Login:input_type -> patronfed.v1.LoginRequest
-	4,  // 8: patronfed.v1.AuthService.PatronLogin:input_type -> patronfed.v1.PatronLoginRequest
-	6,  // 9: patronfed.v1.AuthService.WhoAmI:input_type -> patronfed.v1.WhoAmIRequest
-	3,  // 10: patronfed.v1.AuthService.Login:output_type -> patronfed.v1.LoginResponse
-	5,  // 11: patronfed.v1.AuthService.PatronLogin:output_type -> patronfed.v1.PatronLoginResponse
-	7,  // 12: patronfed.v1.AuthService.WhoAmI:output_type -> patronfed.v1.WhoAmIResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	13, // 0: patronfed.v1.ChangeMyPasswordResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 1: patronfed.v1.ChangeMyPasswordResponse.principal:type_name -> patronfed.v1.Principal
+	13, // 2: patronfed.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 3: patronfed.v1.LoginResponse.principal:type_name -> patronfed.v1.Principal
+	13, // 4: patronfed.v1.PatronLoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 5: patronfed.v1.PatronLoginResponse.principal:type_name -> patronfed.v1.Principal
+	11, // 6: patronfed.v1.WhoAmIResponse.principal:type_name -> patronfed.v1.Principal
+	0,  // 7: patronfed.v1.Principal.kind:type_name -> patronfed.v1.PrincipalKind
+	1,  // 8: patronfed.v1.Principal.roles:type_name -> patronfed.v1.Role
+	13, // 9: patronfed.v1.ChangeMyPinResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 10: patronfed.v1.ChangeMyPinResponse.principal:type_name -> patronfed.v1.Principal
+	5,  // 11: patronfed.v1.AuthService.Login:input_type -> patronfed.v1.LoginRequest
+	7,  // 12: patronfed.v1.AuthService.PatronLogin:input_type -> patronfed.v1.PatronLoginRequest
+	9,  // 13: patronfed.v1.AuthService.WhoAmI:input_type -> patronfed.v1.WhoAmIRequest
+	2,  // 14: patronfed.v1.AuthService.ChangeMyPassword:input_type -> patronfed.v1.ChangeMyPasswordRequest
+	4,  // 15: patronfed.v1.AuthService.ChangeMyPin:input_type -> patronfed.v1.ChangeMyPinRequest
+	6,  // 16: patronfed.v1.AuthService.Login:output_type -> patronfed.v1.LoginResponse
+	8,  // 17: patronfed.v1.AuthService.PatronLogin:output_type -> patronfed.v1.PatronLoginResponse
+	10, // 18: patronfed.v1.AuthService.WhoAmI:output_type -> patronfed.v1.WhoAmIResponse
+	3,  // 19: patronfed.v1.AuthService.ChangeMyPassword:output_type -> patronfed.v1.ChangeMyPasswordResponse
+	12, // 20: patronfed.v1.AuthService.ChangeMyPin:output_type -> patronfed.v1.ChangeMyPinResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_auth_proto_init() }
@@ -646,7 +907,7 @@ func file_patronfed_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_auth_proto_rawDesc), len(file_patronfed_v1_auth_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

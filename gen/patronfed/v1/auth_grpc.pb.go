@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuthService_Login_FullMethodName       = "/patronfed.v1.AuthService/Login"
-	AuthService_PatronLogin_FullMethodName = "/patronfed.v1.AuthService/PatronLogin"
-	AuthService_WhoAmI_FullMethodName      = "/patronfed.v1.AuthService/WhoAmI"
+	AuthService_Login_FullMethodName            = "/patronfed.v1.AuthService/Login"
+	AuthService_PatronLogin_FullMethodName      = "/patronfed.v1.AuthService/PatronLogin"
+	AuthService_WhoAmI_FullMethodName           = "/patronfed.v1.AuthService/WhoAmI"
+	AuthService_ChangeMyPassword_FullMethodName = "/patronfed.v1.AuthService/ChangeMyPassword"
+	AuthService_ChangeMyPin_FullMethodName      = "/patronfed.v1.AuthService/ChangeMyPin"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -41,6 +43,14 @@ type AuthServiceClient interface {
 	PatronLogin(ctx context.Context, in *PatronLoginRequest, opts ...grpc.CallOption) (*PatronLoginResponse, error)
 	// WhoAmI describes the caller of the token.
 	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
+	// ChangeMyPassword changes a staff or operator account's own password.
+	// Every session opened before ends (its token is refused); the answer
+	// carries a new token. A wrong current password is INVALID_ARGUMENT on
+	// current_password and counts as a failed login of the account.
+	ChangeMyPassword(ctx context.Context, in *ChangeMyPasswordRequest, opts ...grpc.CallOption) (*ChangeMyPasswordResponse, error)
+	// ChangeMyPin changes the patron's own OPAC PIN, with the same effects
+	// as ChangeMyPassword.
+	ChangeMyPin(ctx context.Context, in *ChangeMyPinRequest, opts ...grpc.CallOption) (*ChangeMyPinResponse, error)
 }
 
 type authServiceClient struct {
@@ -81,6 +91,26 @@ func (c *authServiceClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts 
 	return out, nil
 }
 
+func (c *authServiceClient) ChangeMyPassword(ctx context.Context, in *ChangeMyPasswordRequest, opts ...grpc.CallOption) (*ChangeMyPasswordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeMyPasswordResponse)
+	err := c.cc.Invoke(ctx, AuthService_ChangeMyPassword_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ChangeMyPin(ctx context.Context, in *ChangeMyPinRequest, opts ...grpc.CallOption) (*ChangeMyPinResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeMyPinResponse)
+	err := c.cc.Invoke(ctx, AuthService_ChangeMyPin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -98,6 +128,14 @@ type AuthServiceServer interface {
 	PatronLogin(context.Context, *PatronLoginRequest) (*PatronLoginResponse, error)
 	// WhoAmI describes the caller of the token.
 	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
+	// ChangeMyPassword changes a staff or operator account's own password.
+	// Every session opened before ends (its token is refused); the answer
+	// carries a new token. A wrong current password is INVALID_ARGUMENT on
+	// current_password and counts as a failed login of the account.
+	ChangeMyPassword(context.Context, *ChangeMyPasswordRequest) (*ChangeMyPasswordResponse, error)
+	// ChangeMyPin changes the patron's own OPAC PIN, with the same effects
+	// as ChangeMyPassword.
+	ChangeMyPin(context.Context, *ChangeMyPinRequest) (*ChangeMyPinResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -116,6 +154,12 @@ func (UnimplementedAuthServiceServer) PatronLogin(context.Context, *PatronLoginR
 }
 func (UnimplementedAuthServiceServer) WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
+}
+func (UnimplementedAuthServiceServer) ChangeMyPassword(context.Context, *ChangeMyPasswordRequest) (*ChangeMyPasswordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangeMyPassword not implemented")
+}
+func (UnimplementedAuthServiceServer) ChangeMyPin(context.Context, *ChangeMyPinRequest) (*ChangeMyPinResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangeMyPin not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -192,6 +236,42 @@ func _AuthService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_ChangeMyPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChangeMyPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ChangeMyPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_ChangeMyPassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ChangeMyPassword(ctx, req.(*ChangeMyPasswordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ChangeMyPin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChangeMyPinRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ChangeMyPin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_ChangeMyPin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ChangeMyPin(ctx, req.(*ChangeMyPinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -210,6 +290,14 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WhoAmI",
 			Handler:    _AuthService_WhoAmI_Handler,
+		},
+		{
+			MethodName: "ChangeMyPassword",
+			Handler:    _AuthService_ChangeMyPassword_Handler,
+		},
+		{
+			MethodName: "ChangeMyPin",
+			Handler:    _AuthService_ChangeMyPin_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

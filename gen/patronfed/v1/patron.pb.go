@@ -726,6 +726,95 @@ func (x *PatronFields) GetSpecialCategories() []SpecialCategory {
 	return nil
 }
 
+type SetPatronPinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatronId      string                 `protobuf:"bytes,1,opt,name=patron_id,json=patronId,proto3" json:"patron_id,omitempty"`
+	Pin           string                 `protobuf:"bytes,2,opt,name=pin,proto3" json:"pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPatronPinRequest) Reset() {
+	*x = SetPatronPinRequest{}
+	mi := &file_patronfed_v1_patron_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPatronPinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPatronPinRequest) ProtoMessage() {}
+
+func (x *SetPatronPinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_patron_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPatronPinRequest.ProtoReflect.Descriptor instead.
+func (*SetPatronPinRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetPatronPinRequest) GetPatronId() string {
+	if x != nil {
+		return x.PatronId
+	}
+	return ""
+}
+
+func (x *SetPatronPinRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+// SetPatronPinResponse says nothing of the patron or the PIN.
+type SetPatronPinResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPatronPinResponse) Reset() {
+	*x = SetPatronPinResponse{}
+	mi := &file_patronfed_v1_patron_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPatronPinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPatronPinResponse) ProtoMessage() {}
+
+func (x *SetPatronPinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_patron_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPatronPinResponse.ProtoReflect.Descriptor instead.
+func (*SetPatronPinResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{6}
+}
+
 type RegisterPatronRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// first_name, last_name, birth_date and permanent_address are required.
@@ -744,7 +833,7 @@ type RegisterPatronRequest struct {
 
 func (x *RegisterPatronRequest) Reset() {
 	*x = RegisterPatronRequest{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[5]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +845,7 @@ func (x *RegisterPatronRequest) String() string {
 func (*RegisterPatronRequest) ProtoMessage() {}
 
 func (x *RegisterPatronRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[5]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +858,7 @@ func (x *RegisterPatronRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterPatronRequest.ProtoReflect.Descriptor instead.
 func (*RegisterPatronRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{5}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegisterPatronRequest) GetPatron() *PatronFields {
@@ -816,7 +905,7 @@ type RegisterPatronResponse struct {
 
 func (x *RegisterPatronResponse) Reset() {
 	*x = RegisterPatronResponse{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[6]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +917,7 @@ func (x *RegisterPatronResponse) String() string {
 func (*RegisterPatronResponse) ProtoMessage() {}
 
 func (x *RegisterPatronResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[6]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +930,7 @@ func (x *RegisterPatronResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterPatronResponse.ProtoReflect.Descriptor instead.
 func (*RegisterPatronResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{6}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegisterPatronResponse) GetPatron() *Patron {
@@ -860,7 +949,7 @@ type GetPatronRequest struct {
 
 func (x *GetPatronRequest) Reset() {
 	*x = GetPatronRequest{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[7]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +961,7 @@ func (x *GetPatronRequest) String() string {
 func (*GetPatronRequest) ProtoMessage() {}
 
 func (x *GetPatronRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[7]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +974,7 @@ func (x *GetPatronRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatronRequest.ProtoReflect.Descriptor instead.
 func (*GetPatronRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{7}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetPatronRequest) GetPatronId() string {
@@ -904,7 +993,7 @@ type GetPatronResponse struct {
 
 func (x *GetPatronResponse) Reset() {
 	*x = GetPatronResponse{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[8]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1005,7 @@ func (x *GetPatronResponse) String() string {
 func (*GetPatronResponse) ProtoMessage() {}
 
 func (x *GetPatronResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[8]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1018,7 @@ func (x *GetPatronResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatronResponse.ProtoReflect.Descriptor instead.
 func (*GetPatronResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{8}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetPatronResponse) GetPatron() *Patron {
@@ -955,7 +1044,7 @@ type UpdatePatronRequest struct {
 
 func (x *UpdatePatronRequest) Reset() {
 	*x = UpdatePatronRequest{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[9]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1056,7 @@ func (x *UpdatePatronRequest) String() string {
 func (*UpdatePatronRequest) ProtoMessage() {}
 
 func (x *UpdatePatronRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[9]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1069,7 @@ func (x *UpdatePatronRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePatronRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePatronRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{9}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdatePatronRequest) GetPatronId() string {
@@ -1020,7 +1109,7 @@ type UpdatePatronResponse struct {
 
 func (x *UpdatePatronResponse) Reset() {
 	*x = UpdatePatronResponse{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[10]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1121,7 @@ func (x *UpdatePatronResponse) String() string {
 func (*UpdatePatronResponse) ProtoMessage() {}
 
 func (x *UpdatePatronResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[10]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1134,7 @@ func (x *UpdatePatronResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePatronResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePatronResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{10}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdatePatronResponse) GetPatron() *Patron {
@@ -1066,7 +1155,7 @@ type ListPatronsRequest struct {
 
 func (x *ListPatronsRequest) Reset() {
 	*x = ListPatronsRequest{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[11]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1167,7 @@ func (x *ListPatronsRequest) String() string {
 func (*ListPatronsRequest) ProtoMessage() {}
 
 func (x *ListPatronsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[11]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1180,7 @@ func (x *ListPatronsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatronsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{11}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListPatronsRequest) GetPageSize() int32 {
@@ -1118,7 +1207,7 @@ type ListPatronsResponse struct {
 
 func (x *ListPatronsResponse) Reset() {
 	*x = ListPatronsResponse{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[12]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1219,7 @@ func (x *ListPatronsResponse) String() string {
 func (*ListPatronsResponse) ProtoMessage() {}
 
 func (x *ListPatronsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[12]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1232,7 @@ func (x *ListPatronsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatronsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatronsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{12}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPatronsResponse) GetPatrons() []*Patron {
@@ -1180,7 +1269,7 @@ type SearchPatronsRequest struct {
 
 func (x *SearchPatronsRequest) Reset() {
 	*x = SearchPatronsRequest{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[13]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1281,7 @@ func (x *SearchPatronsRequest) String() string {
 func (*SearchPatronsRequest) ProtoMessage() {}
 
 func (x *SearchPatronsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[13]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1294,7 @@ func (x *SearchPatronsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchPatronsRequest.ProtoReflect.Descriptor instead.
 func (*SearchPatronsRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{13}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SearchPatronsRequest) GetName() string {
@@ -1260,7 +1349,7 @@ type SearchPatronsResponse struct {
 
 func (x *SearchPatronsResponse) Reset() {
 	*x = SearchPatronsResponse{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[14]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1361,7 @@ func (x *SearchPatronsResponse) String() string {
 func (*SearchPatronsResponse) ProtoMessage() {}
 
 func (x *SearchPatronsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[14]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1374,7 @@ func (x *SearchPatronsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchPatronsResponse.ProtoReflect.Descriptor instead.
 func (*SearchPatronsResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{14}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SearchPatronsResponse) GetPatrons() []*Patron {
@@ -1312,7 +1401,7 @@ type IssueCardRequest struct {
 
 func (x *IssueCardRequest) Reset() {
 	*x = IssueCardRequest{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[15]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1413,7 @@ func (x *IssueCardRequest) String() string {
 func (*IssueCardRequest) ProtoMessage() {}
 
 func (x *IssueCardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[15]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1426,7 @@ func (x *IssueCardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCardRequest.ProtoReflect.Descriptor instead.
 func (*IssueCardRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{15}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *IssueCardRequest) GetPatronId() string {
@@ -1363,7 +1452,7 @@ type IssueCardResponse struct {
 
 func (x *IssueCardResponse) Reset() {
 	*x = IssueCardResponse{}
-	mi := &file_patronfed_v1_patron_proto_msgTypes[16]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1464,7 @@ func (x *IssueCardResponse) String() string {
 func (*IssueCardResponse) ProtoMessage() {}
 
 func (x *IssueCardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_patron_proto_msgTypes[16]
+	mi := &file_patronfed_v1_patron_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1477,7 @@ func (x *IssueCardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCardResponse.ProtoReflect.Descriptor instead.
 func (*IssueCardResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{16}
+	return file_patronfed_v1_patron_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *IssueCardResponse) GetPatron() *Patron {
@@ -1469,7 +1558,11 @@ const file_patronfed_v1_patron_proto_rawDesc = "" +
 	"\bguardian\x18\v \x01(\v2\x16.patronfed.v1.GuardianR\bguardian\x12e\n" +
 	"\x12id_document_number\x18\f \x01(\tB7\xbaH4\xd8\x01\x01r/2-^[0-9A-Za-z][0-9A-Za-z +.-]{2,30}[0-9A-Za-z]$R\x10idDocumentNumber\x12E\n" +
 	"\fnational_ids\x18\r \x03(\v2\x18.patronfed.v1.NationalIdB\b\xbaH\x05\x92\x01\x02\x10\x04R\vnationalIds\x12_\n" +
-	"\x12special_categories\x18\x0e \x03(\x0e2\x1d.patronfed.v1.SpecialCategoryB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x11specialCategories\"\x99\x02\n" +
+	"\x12special_categories\x18\x0e \x03(\x0e2\x1d.patronfed.v1.SpecialCategoryB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x11specialCategories\"Y\n" +
+	"\x13SetPatronPinRequest\x12%\n" +
+	"\tpatron_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bpatronId\x12\x1b\n" +
+	"\x03pin\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x04\x18@R\x03pin\"\x16\n" +
+	"\x14SetPatronPinResponse\"\x99\x02\n" +
 	"\x15RegisterPatronRequest\x12:\n" +
 	"\x06patron\x18\x01 \x01(\v2\x1a.patronfed.v1.PatronFieldsB\x06\xbaH\x03\xc8\x01\x01R\x06patron\x12;\n" +
 	"\vcard_number\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^[0-9A-Za-z]{4,32}$R\n" +
@@ -1531,13 +1624,14 @@ const file_patronfed_v1_patron_proto_rawDesc = "" +
 	"\x14NATIONAL_ID_KIND_SSN\x10\x04*Z\n" +
 	"\x0fSpecialCategory\x12 \n" +
 	"\x1cSPECIAL_CATEGORY_UNSPECIFIED\x10\x00\x12%\n" +
-	"!SPECIAL_CATEGORY_ACCESSIBLE_MEDIA\x10\x012\xc8\x05\n" +
+	"!SPECIAL_CATEGORY_ACCESSIBLE_MEDIA\x10\x012\xcb\x06\n" +
 	"\rPatronService\x12s\n" +
 	"\x0eRegisterPatron\x12#.patronfed.v1.RegisterPatronRequest\x1a$.patronfed.v1.RegisterPatronResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/patrons\x12m\n" +
 	"\tGetPatron\x12\x1e.patronfed.v1.GetPatronRequest\x1a\x1f.patronfed.v1.GetPatronResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/patrons/{patron_id}\x12y\n" +
 	"\fUpdatePatron\x12!.patronfed.v1.UpdatePatronRequest\x1a\".patronfed.v1.UpdatePatronResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*2\x17/v1/patrons/{patron_id}\x12g\n" +
 	"\vListPatrons\x12 .patronfed.v1.ListPatronsRequest\x1a!.patronfed.v1.ListPatronsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/patrons\x12w\n" +
-	"\rSearchPatrons\x12\".patronfed.v1.SearchPatronsRequest\x1a#.patronfed.v1.SearchPatronsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/patrons:search\x12v\n" +
+	"\rSearchPatrons\x12\".patronfed.v1.SearchPatronsRequest\x1a#.patronfed.v1.SearchPatronsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/patrons:search\x12\x80\x01\n" +
+	"\fSetPatronPin\x12!.patronfed.v1.SetPatronPinRequest\x1a\".patronfed.v1.SetPatronPinResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/patrons/{patron_id}:setPin\x12v\n" +
 	"\tIssueCard\x12\x1e.patronfed.v1.IssueCardRequest\x1a\x1f.patronfed.v1.IssueCardResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/patrons/{patron_id}/cardsB=Z;github.com/patronfed/patronfed/gen/patronfed/v1;patronfedv1b\x06proto3"
 
 var (
@@ -1553,7 +1647,7 @@ func file_patronfed_v1_patron_proto_rawDescGZIP() []byte {
 }
 
 var file_patronfed_v1_patron_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_patronfed_v1_patron_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_patronfed_v1_patron_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_patronfed_v1_patron_proto_goTypes = []any{
 	(NationalIdKind)(0),            // 0: patronfed.v1.NationalIdKind
 	(SpecialCategory)(0),           // 1: patronfed.v1.SpecialCategory
@@ -1562,28 +1656,30 @@ var file_patronfed_v1_patron_proto_goTypes = []any{
 	(*Card)(nil),                   // 4: patronfed.v1.Card
 	(*Patron)(nil),                 // 5: patronfed.v1.Patron
 	(*PatronFields)(nil),           // 6: patronfed.v1.PatronFields
-	(*RegisterPatronRequest)(nil),  // 7: patronfed.v1.RegisterPatronRequest
-	(*RegisterPatronResponse)(nil), // 8: patronfed.v1.RegisterPatronResponse
-	(*GetPatronRequest)(nil),       // 9: patronfed.v1.GetPatronRequest
-	(*GetPatronResponse)(nil),      // 10: patronfed.v1.GetPatronResponse
-	(*UpdatePatronRequest)(nil),    // 11: patronfed.v1.UpdatePatronRequest
-	(*UpdatePatronResponse)(nil),   // 12: patronfed.v1.UpdatePatronResponse
-	(*ListPatronsRequest)(nil),     // 13: patronfed.v1.ListPatronsRequest
-	(*ListPatronsResponse)(nil),    // 14: patronfed.v1.ListPatronsResponse
-	(*SearchPatronsRequest)(nil),   // 15: patronfed.v1.SearchPatronsRequest
-	(*SearchPatronsResponse)(nil),  // 16: patronfed.v1.SearchPatronsResponse
-	(*IssueCardRequest)(nil),       // 17: patronfed.v1.IssueCardRequest
-	(*IssueCardResponse)(nil),      // 18: patronfed.v1.IssueCardResponse
-	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),  // 20: google.protobuf.FieldMask
+	(*SetPatronPinRequest)(nil),    // 7: patronfed.v1.SetPatronPinRequest
+	(*SetPatronPinResponse)(nil),   // 8: patronfed.v1.SetPatronPinResponse
+	(*RegisterPatronRequest)(nil),  // 9: patronfed.v1.RegisterPatronRequest
+	(*RegisterPatronResponse)(nil), // 10: patronfed.v1.RegisterPatronResponse
+	(*GetPatronRequest)(nil),       // 11: patronfed.v1.GetPatronRequest
+	(*GetPatronResponse)(nil),      // 12: patronfed.v1.GetPatronResponse
+	(*UpdatePatronRequest)(nil),    // 13: patronfed.v1.UpdatePatronRequest
+	(*UpdatePatronResponse)(nil),   // 14: patronfed.v1.UpdatePatronResponse
+	(*ListPatronsRequest)(nil),     // 15: patronfed.v1.ListPatronsRequest
+	(*ListPatronsResponse)(nil),    // 16: patronfed.v1.ListPatronsResponse
+	(*SearchPatronsRequest)(nil),   // 17: patronfed.v1.SearchPatronsRequest
+	(*SearchPatronsResponse)(nil),  // 18: patronfed.v1.SearchPatronsResponse
+	(*IssueCardRequest)(nil),       // 19: patronfed.v1.IssueCardRequest
+	(*IssueCardResponse)(nil),      // 20: patronfed.v1.IssueCardResponse
+	(*timestamppb.Timestamp)(nil),  // 21: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),  // 22: google.protobuf.FieldMask
 }
 var file_patronfed_v1_patron_proto_depIdxs = []int32{
 	0,  // 0: patronfed.v1.NationalId.kind:type_name -> patronfed.v1.NationalIdKind
-	19, // 1: patronfed.v1.Card.issue_time:type_name -> google.protobuf.Timestamp
-	19, // 2: patronfed.v1.Card.revoke_time:type_name -> google.protobuf.Timestamp
+	21, // 1: patronfed.v1.Card.issue_time:type_name -> google.protobuf.Timestamp
+	21, // 2: patronfed.v1.Card.revoke_time:type_name -> google.protobuf.Timestamp
 	4,  // 3: patronfed.v1.Patron.cards:type_name -> patronfed.v1.Card
-	19, // 4: patronfed.v1.Patron.register_time:type_name -> google.protobuf.Timestamp
-	19, // 5: patronfed.v1.Patron.last_activity_time:type_name -> google.protobuf.Timestamp
+	21, // 4: patronfed.v1.Patron.register_time:type_name -> google.protobuf.Timestamp
+	21, // 5: patronfed.v1.Patron.last_activity_time:type_name -> google.protobuf.Timestamp
 	3,  // 6: patronfed.v1.Patron.guardian:type_name -> patronfed.v1.Guardian
 	2,  // 7: patronfed.v1.Patron.national_ids:type_name -> patronfed.v1.NationalId
 	1,  // 8: patronfed.v1.Patron.special_categories:type_name -> patronfed.v1.SpecialCategory
@@ -1594,26 +1690,28 @@ var file_patronfed_v1_patron_proto_depIdxs = []int32{
 	5,  // 13: patronfed.v1.RegisterPatronResponse.patron:type_name -> patronfed.v1.Patron
 	5,  // 14: patronfed.v1.GetPatronResponse.patron:type_name -> patronfed.v1.Patron
 	6,  // 15: patronfed.v1.UpdatePatronRequest.patron:type_name -> patronfed.v1.PatronFields
-	20, // 16: patronfed.v1.UpdatePatronRequest.update_mask:type_name -> google.protobuf.FieldMask
+	22, // 16: patronfed.v1.UpdatePatronRequest.update_mask:type_name -> google.protobuf.FieldMask
 	5,  // 17: patronfed.v1.UpdatePatronResponse.patron:type_name -> patronfed.v1.Patron
 	5,  // 18: patronfed.v1.ListPatronsResponse.patrons:type_name -> patronfed.v1.Patron
 	2,  // 19: patronfed.v1.SearchPatronsRequest.national_id:type_name -> patronfed.v1.NationalId
 	5,  // 20: patronfed.v1.SearchPatronsResponse.patrons:type_name -> patronfed.v1.Patron
 	5,  // 21: patronfed.v1.IssueCardResponse.patron:type_name -> patronfed.v1.Patron
-	7,  // 22: patronfed.v1.PatronService.RegisterPatron:input_type -> patronfed.v1.RegisterPatronRequest
-	9,  // 23: patronfed.v1.PatronService.GetPatron:input_type -> patronfed.v1.GetPatronRequest
-	11, // 24: patronfed.v1.PatronService.UpdatePatron:input_type -> patronfed.v1.UpdatePatronRequest
-	13, // 25: patronfed.v1.PatronService.ListPatrons:input_type -> patronfed.v1.ListPatronsRequest
-	15, // 26: patronfed.v1.PatronService.SearchPatrons:input_type -> patronfed.v1.SearchPatronsRequest
-	17, // 27: patronfed.v1.PatronService.IssueCard:input_type -> patronfed.v1.IssueCardRequest
-	8,  // 28: patronfed.v1.PatronService.RegisterPatron:output_type -> patronfed.v1.RegisterPatronResponse
-	10, // 29: patronfed.v1.PatronService.GetPatron:output_type -> patronfed.v1.GetPatronResponse
-	12, // 30: patronfed.v1.PatronService.UpdatePatron:output_type -> patronfed.v1.UpdatePatronResponse
-	14, // 31: patronfed.v1.PatronService.ListPatrons:output_type -> patronfed.v1.ListPatronsResponse
-	16, // 32: patronfed.v1.PatronService.SearchPatrons:output_type -> patronfed.v1.SearchPatronsResponse
-	18, // 33: patronfed.v1.PatronService.IssueCard:output_type -> patronfed.v1.IssueCardResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
+	9,  // 22: patronfed.v1.PatronService.RegisterPatron:input_type -> patronfed.v1.RegisterPatronRequest
+	11, // 23: patronfed.v1.PatronService.GetPatron:input_type -> patronfed.v1.GetPatronRequest
+	13, // 24: patronfed.v1.PatronService.UpdatePatron:input_type -> patronfed.v1.UpdatePatronRequest
+	15, // 25: patronfed.v1.PatronService.ListPatrons:input_type -> patronfed.v1.ListPatronsRequest
+	17, // 26: patronfed.v1.PatronService.SearchPatrons:input_type -> patronfed.v1.SearchPatronsRequest
+	7,  // 27: patronfed.v1.PatronService.SetPatronPin:input_type -> patronfed.v1.SetPatronPinRequest
+	19, // 28: patronfed.v1.PatronService.IssueCard:input_type -> patronfed.v1.IssueCardRequest
+	10, // 29: patronfed.v1.PatronService.RegisterPatron:output_type -> patronfed.v1.RegisterPatronResponse
+	12, // 30: patronfed.v1.PatronService.GetPatron:output_type -> patronfed.v1.GetPatronResponse
+	14, // 31: patronfed.v1.PatronService.UpdatePatron:output_type -> patronfed.v1.UpdatePatronResponse
+	16, // 32: patronfed.v1.PatronService.ListPatrons:output_type -> patronfed.v1.ListPatronsResponse
+	18, // 33: patronfed.v1.PatronService.SearchPatrons:output_type -> patronfed.v1.SearchPatronsResponse
+	8,  // 34: patronfed.v1.PatronService.SetPatronPin:output_type -> patronfed.v1.SetPatronPinResponse
+	20, // 35: patronfed.v1.PatronService.IssueCard:output_type -> patronfed.v1.IssueCardResponse
+	29, // [29:36] is the sub-list for method output_type
+	22, // [22:29] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -1630,7 +1728,7 @@ func file_patronfed_v1_patron_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_patron_proto_rawDesc), len(file_patronfed_v1_patron_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	PatronService_UpdatePatron_FullMethodName   = "/patronfed.v1.PatronService/UpdatePatron"
 	PatronService_ListPatrons_FullMethodName    = "/patronfed.v1.PatronService/ListPatrons"
 	PatronService_SearchPatrons_FullMethodName  = "/patronfed.v1.PatronService/SearchPatrons"
+	PatronService_SetPatronPin_FullMethodName   = "/patronfed.v1.PatronService/SetPatronPin"
 	PatronService_IssueCard_FullMethodName      = "/patronfed.v1.PatronService/IssueCard"
 )
 
@@ -64,6 +65,11 @@ type PatronServiceClient interface {
 	// national identifier (exact match only). Results only ever contain
 	// patrons the caller may see.
 	SearchPatrons(ctx context.Context, in *SearchPatronsRequest, opts ...grpc.CallOption) (*SearchPatronsResponse, error)
+	// SetPatronPin sets a new OPAC PIN for a patron who has forgotten theirs
+	// (at the desk, after checking identity). The patron's open sessions
+	// end. Decided and audited like IssueCard: the home library, with the
+	// right to change the patron's cards.
+	SetPatronPin(ctx context.Context, in *SetPatronPinRequest, opts ...grpc.CallOption) (*SetPatronPinResponse, error)
 	// IssueCard gives the patron a new active card; the previous active card
 	// is revoked but stays on the record. Home library only (patron.write).
 	IssueCard(ctx context.Context, in *IssueCardRequest, opts ...grpc.CallOption) (*IssueCardResponse, error)
@@ -127,6 +133,16 @@ func (c *patronServiceClient) SearchPatrons(ctx context.Context, in *SearchPatro
 	return out, nil
 }
 
+func (c *patronServiceClient) SetPatronPin(ctx context.Context, in *SetPatronPinRequest, opts ...grpc.CallOption) (*SetPatronPinResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPatronPinResponse)
+	err := c.cc.Invoke(ctx, PatronService_SetPatronPin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *patronServiceClient) IssueCard(ctx context.Context, in *IssueCardRequest, opts ...grpc.CallOption) (*IssueCardResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(IssueCardResponse)
@@ -174,6 +190,11 @@ type PatronServiceServer interface {
 	// national identifier (exact match only). Results only ever contain
 	// patrons the caller may see.
 	SearchPatrons(context.Context, *SearchPatronsRequest) (*SearchPatronsResponse, error)
+	// SetPatronPin sets a new OPAC PIN for a patron who has forgotten theirs
+	// (at the desk, after checking identity). The patron's open sessions
+	// end. Decided and audited like IssueCard: the home library, with the
+	// right to change the patron's cards.
+	SetPatronPin(context.Context, *SetPatronPinRequest) (*SetPatronPinResponse, error)
 	// IssueCard gives the patron a new active card; the previous active card
 	// is revoked but stays on the record. Home library only (patron.write).
 	IssueCard(context.Context, *IssueCardRequest) (*IssueCardResponse, error)
@@ -201,6 +222,9 @@ func (UnimplementedPatronServiceServer) ListPatrons(context.Context, *ListPatron
 }
 func (UnimplementedPatronServiceServer) SearchPatrons(context.Context, *SearchPatronsRequest) (*SearchPatronsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SearchPatrons not implemented")
+}
+func (UnimplementedPatronServiceServer) SetPatronPin(context.Context, *SetPatronPinRequest) (*SetPatronPinResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPatronPin not implemented")
 }
 func (UnimplementedPatronServiceServer) IssueCard(context.Context, *IssueCardRequest) (*IssueCardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueCard not implemented")
@@ -316,6 +340,24 @@ func _PatronService_SearchPatrons_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PatronService_SetPatronPin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPatronPinRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatronServiceServer).SetPatronPin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatronService_SetPatronPin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatronServiceServer).SetPatronPin(ctx, req.(*SetPatronPinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PatronService_IssueCard_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(IssueCardRequest)
 	if err := dec(in); err != nil {
@@ -360,6 +402,10 @@ var PatronService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SearchPatrons",
 			Handler:    _PatronService_SearchPatrons_Handler,
+		},
+		{
+			MethodName: "SetPatronPin",
+			Handler:    _PatronService_SetPatronPin_Handler,
 		},
 		{
 			MethodName: "IssueCard",
