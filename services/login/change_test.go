@@ -99,6 +99,11 @@ func TestChangeMyPassword(t *testing.T) {
 	if _, err := login(s, "brno.circ", next); err != nil {
 		t.Errorf("login with the new password: %v", err)
 	}
+	for _, secret := range []string{next, demo.Password + "-x"} {
+		if strings.Contains(s.Logs.String(), secret) {
+			t.Errorf("a new password reached the logs")
+		}
+	}
 	// A patron has no password.
 	_, err = auth.ChangeMyPassword(testserver.Ctx(s.PatronLogin(t, "B0001")), &pb.ChangeMyPasswordRequest{CurrentPassword: "1234", NewPassword: next})
 	if status.Code(err) != codes.PermissionDenied {
@@ -113,8 +118,9 @@ func TestChangeMyPassword(t *testing.T) {
 func TestChangeMyPin(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
+	const newPin = "pin-7391x"
 	first, other := s.PatronLogin(t, "B0001"), s.PatronLogin(t, "B0001")
-	code, body := s.HTTP(t, "POST", "/v1/auth/pin:change", first, map[string]any{"currentPin": "9999", "newPin": "2468"})
+	code, body := s.HTTP(t, "POST", "/v1/auth/pin:change", first, map[string]any{"currentPin": "9999", "newPin": newPin})
 	if code != 400 || !strings.Contains(fmt.Sprint(body["message"]), "current_pin") {
 		t.Errorf("wrong current PIN: %d %v", code, body)
 	}
@@ -122,7 +128,7 @@ func TestChangeMyPin(t *testing.T) {
 	if code != 400 || !strings.Contains(fmt.Sprint(body["message"]), "new_pin") {
 		t.Errorf("the same PIN again: %d %v", code, body)
 	}
-	code, body = s.HTTP(t, "POST", "/v1/auth/pin:change", first, map[string]any{"currentPin": demo.PIN, "newPin": "2468"})
+	code, body = s.HTTP(t, "POST", "/v1/auth/pin:change", first, map[string]any{"currentPin": demo.PIN, "newPin": newPin})
 	newTok, _ := body["token"].(string)
 	if code != 200 || newTok == "" {
 		t.Fatalf("change: %d %v", code, body)
@@ -140,11 +146,14 @@ func TestChangeMyPin(t *testing.T) {
 	if err := pl(demo.PIN); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("login with the old PIN: %v", err)
 	}
-	if err := pl("2468"); err != nil {
+	if err := pl(newPin); err != nil {
 		t.Errorf("login with the new PIN: %v", err)
 	}
+	if strings.Contains(s.Logs.String(), newPin) {
+		t.Error("the new PIN reached the logs")
+	}
 	// Staff have no PIN.
-	_, err := pb.NewAuthServiceClient(s.Conn).ChangeMyPin(testserver.Ctx(s.Login(t, "brno.circ")), &pb.ChangeMyPinRequest{CurrentPin: "1234", NewPin: "2468"})
+	_, err := pb.NewAuthServiceClient(s.Conn).ChangeMyPin(testserver.Ctx(s.Login(t, "brno.circ")), &pb.ChangeMyPinRequest{CurrentPin: "1234", NewPin: newPin})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Errorf("staff changing a PIN: %v", err)
 	}

@@ -314,19 +314,20 @@ func TestNationalIdentifierNeverLogged(t *testing.T) {
 // the reset the patron's open sessions end and only the new PIN signs in.
 func TestSetPatronPin(t *testing.T) {
 	t.Parallel()
+	const newPin = "reset-8642q"
 	e := start(t)
 	id := e.id(t, "B0001")
 	old := e.token(t, "patron:B0001")
 	path := "/v1/patrons/" + id + ":setPin"
 	for _, user := range []string{"slav.reg", "brno.circ", "patron:B0001"} {
-		if code, body, _ := e.rest(t, user, "POST", path, map[string]any{"pin": "8642"}); code != 403 {
+		if code, body, _ := e.rest(t, user, "POST", path, map[string]any{"pin": newPin}); code != 403 {
 			t.Errorf("%s sets the PIN: %d %v", user, code, body)
 		}
 	}
 	if code, body, _ := e.rest(t, "brno.reg", "POST", path, map[string]any{"pin": "12"}); code != 400 {
 		t.Errorf("a two-character PIN: %d %v", code, body)
 	}
-	code, body, rid := e.rest(t, "brno.reg", "POST", path, map[string]any{"pin": "8642"})
+	code, body, rid := e.rest(t, "brno.reg", "POST", path, map[string]any{"pin": newPin})
 	if code != 200 || len(body) != 0 {
 		t.Fatalf("the home library sets the PIN: %d %v", code, body)
 	}
@@ -345,7 +346,10 @@ func TestSetPatronPin(t *testing.T) {
 	if _, err := auth.PatronLogin(context.Background(), &pb.PatronLoginRequest{CardNumber: "B0001", Pin: demo.PIN}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("login with the old PIN: %v", err)
 	}
-	if _, err := auth.PatronLogin(context.Background(), &pb.PatronLoginRequest{CardNumber: "B0001", Pin: "8642"}); err != nil {
+	if _, err := auth.PatronLogin(context.Background(), &pb.PatronLoginRequest{CardNumber: "B0001", Pin: newPin}); err != nil {
 		t.Errorf("login with the new PIN: %v", err)
+	}
+	if strings.Contains(e.s.Logs.String(), newPin) {
+		t.Error("the new PIN reached the logs")
 	}
 }
