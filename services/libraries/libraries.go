@@ -208,6 +208,26 @@ func (s *Service) DisableStaffAccount(ctx context.Context, req *pb.DisableStaffA
 	return &pb.DisableStaffAccountResponse{Account: a}, nil
 }
 
+// ResetStaffPassword implements pb.LibraryServiceServer: a new credentials
+// version ends the account's sessions.
+func (s *Service) ResetStaffPassword(ctx context.Context, req *pb.ResetStaffPasswordRequest) (*pb.ResetStaffPasswordResponse, error) {
+	if _, err := identity.RequireOperator(ctx); err != nil {
+		return nil, err
+	}
+	hash, err := auth.HashSecret(req.GetNewPassword(), s.hash)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	a, err := scanAccount(s.db.QueryRow(ctx, `
+		UPDATE accounts SET password_hash = $2, credentials_version = credentials_version + 1, updated_at = $3
+		WHERE id = $1 AND kind = 'staff' RETURNING `+accountCols, req.GetAccountId(), hash, s.clock.Now()))
+	if err != nil {
+		return nil, store.Status(err)
+	}
+	s.changed(a.GetId())
+	return &pb.ResetStaffPasswordResponse{Account: a}, nil
+}
+
 // SetStaffRoles implements pb.LibraryServiceServer.
 func (s *Service) SetStaffRoles(ctx context.Context, req *pb.SetStaffRolesRequest) (*pb.SetStaffRolesResponse, error) {
 	if _, err := identity.RequireOperator(ctx); err != nil {

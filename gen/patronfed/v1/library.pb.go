@@ -902,6 +902,102 @@ func (x *DisableStaffAccountResponse) GetAccount() *StaffAccount {
 	return nil
 }
 
+type ResetStaffPasswordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	NewPassword   string                 `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetStaffPasswordRequest) Reset() {
+	*x = ResetStaffPasswordRequest{}
+	mi := &file_patronfed_v1_library_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetStaffPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetStaffPasswordRequest) ProtoMessage() {}
+
+func (x *ResetStaffPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_library_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetStaffPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetStaffPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_library_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResetStaffPasswordRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ResetStaffPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type ResetStaffPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       *StaffAccount          `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetStaffPasswordResponse) Reset() {
+	*x = ResetStaffPasswordResponse{}
+	mi := &file_patronfed_v1_library_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetStaffPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetStaffPasswordResponse) ProtoMessage() {}
+
+func (x *ResetStaffPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_patronfed_v1_library_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetStaffPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetStaffPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_patronfed_v1_library_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ResetStaffPasswordResponse) GetAccount() *StaffAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
 type SetStaffRolesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -912,7 +1008,7 @@ type SetStaffRolesRequest struct {
 
 func (x *SetStaffRolesRequest) Reset() {
 	*x = SetStaffRolesRequest{}
-	mi := &file_patronfed_v1_library_proto_msgTypes[16]
+	mi := &file_patronfed_v1_library_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1020,7 @@ func (x *SetStaffRolesRequest) String() string {
 func (*SetStaffRolesRequest) ProtoMessage() {}
 
 func (x *SetStaffRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_library_proto_msgTypes[16]
+	mi := &file_patronfed_v1_library_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1033,7 @@ func (x *SetStaffRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStaffRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetStaffRolesRequest) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_library_proto_rawDescGZIP(), []int{16}
+	return file_patronfed_v1_library_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetStaffRolesRequest) GetAccountId() string {
@@ -963,7 +1059,7 @@ type SetStaffRolesResponse struct {
 
 func (x *SetStaffRolesResponse) Reset() {
 	*x = SetStaffRolesResponse{}
-	mi := &file_patronfed_v1_library_proto_msgTypes[17]
+	mi := &file_patronfed_v1_library_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1071,7 @@ func (x *SetStaffRolesResponse) String() string {
 func (*SetStaffRolesResponse) ProtoMessage() {}
 
 func (x *SetStaffRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_patronfed_v1_library_proto_msgTypes[17]
+	mi := &file_patronfed_v1_library_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1084,7 @@ func (x *SetStaffRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStaffRolesResponse.ProtoReflect.Descriptor instead.
 func (*SetStaffRolesResponse) Descriptor() ([]byte, []int) {
-	return file_patronfed_v1_library_proto_rawDescGZIP(), []int{17}
+	return file_patronfed_v1_library_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetStaffRolesResponse) GetAccount() *StaffAccount {
@@ -1074,13 +1170,20 @@ const file_patronfed_v1_library_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\"S\n" +
 	"\x1bDisableStaffAccountResponse\x124\n" +
+	"\aaccount\x18\x01 \x01(\v2\x1a.patronfed.v1.StaffAccountR\aaccount\"s\n" +
+	"\x19ResetStaffPasswordRequest\x12'\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12-\n" +
+	"\fnew_password\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\vnewPassword\"R\n" +
+	"\x1aResetStaffPasswordResponse\x124\n" +
 	"\aaccount\x18\x01 \x01(\v2\x1a.patronfed.v1.StaffAccountR\aaccount\"~\n" +
 	"\x14SetStaffRolesRequest\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\taccountId\x12=\n" +
 	"\x05roles\x18\x02 \x03(\x0e2\x12.patronfed.v1.RoleB\x13\xbaH\x10\x92\x01\r\b\x01\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05roles\"M\n" +
 	"\x15SetStaffRolesResponse\x124\n" +
-	"\aaccount\x18\x01 \x01(\v2\x1a.patronfed.v1.StaffAccountR\aaccount2\x82\b\n" +
+	"\aaccount\x18\x01 \x01(\v2\x1a.patronfed.v1.StaffAccountR\aaccount2\x9d\t\n" +
 	"\x0eLibraryService\x12r\n" +
 	"\rCreateLibrary\x12\".patronfed.v1.CreateLibraryRequest\x1a#.patronfed.v1.CreateLibraryResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/libraries\x12o\n" +
 	"\rListLibraries\x12\".patronfed.v1.ListLibrariesRequest\x1a#.patronfed.v1.ListLibrariesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/libraries\x12s\n" +
@@ -1089,7 +1192,8 @@ const file_patronfed_v1_library_proto_rawDesc = "" +
 	"\rUpdateLibrary\x12\".patronfed.v1.UpdateLibraryRequest\x1a#.patronfed.v1.UpdateLibraryResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*2\x1a/v1/libraries/{library_id}\x12}\n" +
 	"\x12CreateStaffAccount\x12'.patronfed.v1.CreateStaffAccountRequest\x1a(.patronfed.v1.CreateStaffAccountResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/staff\x12w\n" +
 	"\x11ListStaffAccounts\x12&.patronfed.v1.ListStaffAccountsRequest\x1a'.patronfed.v1.ListStaffAccountsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/staff\x12\x95\x01\n" +
-	"\x13DisableStaffAccount\x12(.patronfed.v1.DisableStaffAccountRequest\x1a).patronfed.v1.DisableStaffAccountResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/staff/{account_id}:disable\x12\x84\x01\n" +
+	"\x13DisableStaffAccount\x12(.patronfed.v1.DisableStaffAccountRequest\x1a).patronfed.v1.DisableStaffAccountResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/staff/{account_id}:disable\x12\x98\x01\n" +
+	"\x12ResetStaffPassword\x12'.patronfed.v1.ResetStaffPasswordRequest\x1a(.patronfed.v1.ResetStaffPasswordResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/staff/{account_id}:resetPassword\x12\x84\x01\n" +
 	"\rSetStaffRoles\x12\".patronfed.v1.SetStaffRolesRequest\x1a#.patronfed.v1.SetStaffRolesResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/staff/{account_id}:setRolesB=Z;github.com/patronfed/patronfed/gen/patronfed/v1;patronfedv1b\x06proto3"
 
 var (
@@ -1104,7 +1208,7 @@ func file_patronfed_v1_library_proto_rawDescGZIP() []byte {
 	return file_patronfed_v1_library_proto_rawDescData
 }
 
-var file_patronfed_v1_library_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_patronfed_v1_library_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_patronfed_v1_library_proto_goTypes = []any{
 	(*Library)(nil),                     // 0: patronfed.v1.Library
 	(*CreateLibraryRequest)(nil),        // 1: patronfed.v1.CreateLibraryRequest
@@ -1122,49 +1226,54 @@ var file_patronfed_v1_library_proto_goTypes = []any{
 	(*ListStaffAccountsResponse)(nil),   // 13: patronfed.v1.ListStaffAccountsResponse
 	(*DisableStaffAccountRequest)(nil),  // 14: patronfed.v1.DisableStaffAccountRequest
 	(*DisableStaffAccountResponse)(nil), // 15: patronfed.v1.DisableStaffAccountResponse
-	(*SetStaffRolesRequest)(nil),        // 16: patronfed.v1.SetStaffRolesRequest
-	(*SetStaffRolesResponse)(nil),       // 17: patronfed.v1.SetStaffRolesResponse
-	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
-	(Role)(0),                           // 19: patronfed.v1.Role
+	(*ResetStaffPasswordRequest)(nil),   // 16: patronfed.v1.ResetStaffPasswordRequest
+	(*ResetStaffPasswordResponse)(nil),  // 17: patronfed.v1.ResetStaffPasswordResponse
+	(*SetStaffRolesRequest)(nil),        // 18: patronfed.v1.SetStaffRolesRequest
+	(*SetStaffRolesResponse)(nil),       // 19: patronfed.v1.SetStaffRolesResponse
+	(*timestamppb.Timestamp)(nil),       // 20: google.protobuf.Timestamp
+	(Role)(0),                           // 21: patronfed.v1.Role
 }
 var file_patronfed_v1_library_proto_depIdxs = []int32{
-	18, // 0: patronfed.v1.Library.create_time:type_name -> google.protobuf.Timestamp
-	18, // 1: patronfed.v1.Library.update_time:type_name -> google.protobuf.Timestamp
+	20, // 0: patronfed.v1.Library.create_time:type_name -> google.protobuf.Timestamp
+	20, // 1: patronfed.v1.Library.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: patronfed.v1.CreateLibraryResponse.library:type_name -> patronfed.v1.Library
 	0,  // 3: patronfed.v1.ListLibrariesResponse.libraries:type_name -> patronfed.v1.Library
 	0,  // 4: patronfed.v1.GetLibraryResponse.library:type_name -> patronfed.v1.Library
 	0,  // 5: patronfed.v1.UpdateLibraryResponse.library:type_name -> patronfed.v1.Library
-	19, // 6: patronfed.v1.StaffAccount.roles:type_name -> patronfed.v1.Role
-	18, // 7: patronfed.v1.StaffAccount.create_time:type_name -> google.protobuf.Timestamp
-	18, // 8: patronfed.v1.StaffAccount.disable_time:type_name -> google.protobuf.Timestamp
-	18, // 9: patronfed.v1.StaffAccount.last_login_time:type_name -> google.protobuf.Timestamp
-	19, // 10: patronfed.v1.CreateStaffAccountRequest.roles:type_name -> patronfed.v1.Role
+	21, // 6: patronfed.v1.StaffAccount.roles:type_name -> patronfed.v1.Role
+	20, // 7: patronfed.v1.StaffAccount.create_time:type_name -> google.protobuf.Timestamp
+	20, // 8: patronfed.v1.StaffAccount.disable_time:type_name -> google.protobuf.Timestamp
+	20, // 9: patronfed.v1.StaffAccount.last_login_time:type_name -> google.protobuf.Timestamp
+	21, // 10: patronfed.v1.CreateStaffAccountRequest.roles:type_name -> patronfed.v1.Role
 	9,  // 11: patronfed.v1.CreateStaffAccountResponse.account:type_name -> patronfed.v1.StaffAccount
 	9,  // 12: patronfed.v1.ListStaffAccountsResponse.accounts:type_name -> patronfed.v1.StaffAccount
 	9,  // 13: patronfed.v1.DisableStaffAccountResponse.account:type_name -> patronfed.v1.StaffAccount
-	19, // 14: patronfed.v1.SetStaffRolesRequest.roles:type_name -> patronfed.v1.Role
-	9,  // 15: patronfed.v1.SetStaffRolesResponse.account:type_name -> patronfed.v1.StaffAccount
-	1,  // 16: patronfed.v1.LibraryService.CreateLibrary:input_type -> patronfed.v1.CreateLibraryRequest
-	3,  // 17: patronfed.v1.LibraryService.ListLibraries:input_type -> patronfed.v1.ListLibrariesRequest
-	5,  // 18: patronfed.v1.LibraryService.GetLibrary:input_type -> patronfed.v1.GetLibraryRequest
-	7,  // 19: patronfed.v1.LibraryService.UpdateLibrary:input_type -> patronfed.v1.UpdateLibraryRequest
-	10, // 20: patronfed.v1.LibraryService.CreateStaffAccount:input_type -> patronfed.v1.CreateStaffAccountRequest
-	12, // 21: patronfed.v1.LibraryService.ListStaffAccounts:input_type -> patronfed.v1.ListStaffAccountsRequest
-	14, // 22: patronfed.v1.LibraryService.DisableStaffAccount:input_type -> patronfed.v1.DisableStaffAccountRequest
-	16, // 23: patronfed.v1.LibraryService.SetStaffRoles:input_type -> patronfed.v1.SetStaffRolesRequest
-	2,  // 24: patronfed.v1.LibraryService.CreateLibrary:output_type -> patronfed.v1.CreateLibraryResponse
-	4,  // 25: patronfed.v1.LibraryService.ListLibraries:output_type -> patronfed.v1.ListLibrariesResponse
-	6,  // 26: patronfed.v1.LibraryService.GetLibrary:output_type -> patronfed.v1.GetLibraryResponse
-	8,  // 27: patronfed.v1.LibraryService.UpdateLibrary:output_type -> patronfed.v1.UpdateLibraryResponse
-	11, // 28: patronfed.v1.LibraryService.CreateStaffAccount:output_type -> patronfed.v1.CreateStaffAccountResponse
-	13, // 29: patronfed.v1.LibraryService.ListStaffAccounts:output_type -> patronfed.v1.ListStaffAccountsResponse
-	15, // 30: patronfed.v1.LibraryService.DisableStaffAccount:output_type -> patronfed.v1.DisableStaffAccountResponse
-	17, // 31: patronfed.v1.LibraryService.SetStaffRoles:output_type -> patronfed.v1.SetStaffRolesResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	9,  // 14: patronfed.v1.ResetStaffPasswordResponse.account:type_name -> patronfed.v1.StaffAccount
+	21, // 15: patronfed.v1.SetStaffRolesRequest.roles:type_name -> patronfed.v1.Role
+	9,  // 16: patronfed.v1.SetStaffRolesResponse.account:type_name -> patronfed.v1.StaffAccount
+	1,  // 17: patronfed.v1.LibraryService.CreateLibrary:input_type -> patronfed.v1.CreateLibraryRequest
+	3,  // 18: patronfed.v1.LibraryService.ListLibraries:input_type -> patronfed.v1.ListLibrariesRequest
+	5,  // 19: patronfed.v1.LibraryService.GetLibrary:input_type -> patronfed.v1.GetLibraryRequest
+	7,  // 20: patronfed.v1.LibraryService.UpdateLibrary:input_type -> patronfed.v1.UpdateLibraryRequest
+	10, // 21: patronfed.v1.LibraryService.CreateStaffAccount:input_type -> patronfed.v1.CreateStaffAccountRequest
+	12, // 22: patronfed.v1.LibraryService.ListStaffAccounts:input_type -> patronfed.v1.ListStaffAccountsRequest
+	14, // 23: patronfed.v1.LibraryService.DisableStaffAccount:input_type -> patronfed.v1.DisableStaffAccountRequest
+	16, // 24: patronfed.v1.LibraryService.ResetStaffPassword:input_type -> patronfed.v1.ResetStaffPasswordRequest
+	18, // 25: patronfed.v1.LibraryService.SetStaffRoles:input_type -> patronfed.v1.SetStaffRolesRequest
+	2,  // 26: patronfed.v1.LibraryService.CreateLibrary:output_type -> patronfed.v1.CreateLibraryResponse
+	4,  // 27: patronfed.v1.LibraryService.ListLibraries:output_type -> patronfed.v1.ListLibrariesResponse
+	6,  // 28: patronfed.v1.LibraryService.GetLibrary:output_type -> patronfed.v1.GetLibraryResponse
+	8,  // 29: patronfed.v1.LibraryService.UpdateLibrary:output_type -> patronfed.v1.UpdateLibraryResponse
+	11, // 30: patronfed.v1.LibraryService.CreateStaffAccount:output_type -> patronfed.v1.CreateStaffAccountResponse
+	13, // 31: patronfed.v1.LibraryService.ListStaffAccounts:output_type -> patronfed.v1.ListStaffAccountsResponse
+	15, // 32: patronfed.v1.LibraryService.DisableStaffAccount:output_type -> patronfed.v1.DisableStaffAccountResponse
+	17, // 33: patronfed.v1.LibraryService.ResetStaffPassword:output_type -> patronfed.v1.ResetStaffPasswordResponse
+	19, // 34: patronfed.v1.LibraryService.SetStaffRoles:output_type -> patronfed.v1.SetStaffRolesResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_patronfed_v1_library_proto_init() }
@@ -1180,7 +1289,7 @@ func file_patronfed_v1_library_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_patronfed_v1_library_proto_rawDesc), len(file_patronfed_v1_library_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	LibraryService_CreateStaffAccount_FullMethodName  = "/patronfed.v1.LibraryService/CreateStaffAccount"
 	LibraryService_ListStaffAccounts_FullMethodName   = "/patronfed.v1.LibraryService/ListStaffAccounts"
 	LibraryService_DisableStaffAccount_FullMethodName = "/patronfed.v1.LibraryService/DisableStaffAccount"
+	LibraryService_ResetStaffPassword_FullMethodName  = "/patronfed.v1.LibraryService/ResetStaffPassword"
 	LibraryService_SetStaffRoles_FullMethodName       = "/patronfed.v1.LibraryService/SetStaffRoles"
 )
 
@@ -47,6 +48,11 @@ type LibraryServiceClient interface {
 	// DisableStaffAccount ends the account's access at once, including tokens
 	// already issued.
 	DisableStaffAccount(ctx context.Context, in *DisableStaffAccountRequest, opts ...grpc.CallOption) (*DisableStaffAccountResponse, error)
+	// ResetStaffPassword sets a new password for a staff member who has
+	// forgotten theirs, given to them in person; the account's open sessions
+	// end. They change it themselves (AuthService.ChangeMyPassword) once
+	// signed in.
+	ResetStaffPassword(ctx context.Context, in *ResetStaffPasswordRequest, opts ...grpc.CallOption) (*ResetStaffPasswordResponse, error)
 	SetStaffRoles(ctx context.Context, in *SetStaffRolesRequest, opts ...grpc.CallOption) (*SetStaffRolesResponse, error)
 }
 
@@ -128,6 +134,16 @@ func (c *libraryServiceClient) DisableStaffAccount(ctx context.Context, in *Disa
 	return out, nil
 }
 
+func (c *libraryServiceClient) ResetStaffPassword(ctx context.Context, in *ResetStaffPasswordRequest, opts ...grpc.CallOption) (*ResetStaffPasswordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetStaffPasswordResponse)
+	err := c.cc.Invoke(ctx, LibraryService_ResetStaffPassword_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *libraryServiceClient) SetStaffRoles(ctx context.Context, in *SetStaffRolesRequest, opts ...grpc.CallOption) (*SetStaffRolesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetStaffRolesResponse)
@@ -156,6 +172,11 @@ type LibraryServiceServer interface {
 	// DisableStaffAccount ends the account's access at once, including tokens
 	// already issued.
 	DisableStaffAccount(context.Context, *DisableStaffAccountRequest) (*DisableStaffAccountResponse, error)
+	// ResetStaffPassword sets a new password for a staff member who has
+	// forgotten theirs, given to them in person; the account's open sessions
+	// end. They change it themselves (AuthService.ChangeMyPassword) once
+	// signed in.
+	ResetStaffPassword(context.Context, *ResetStaffPasswordRequest) (*ResetStaffPasswordResponse, error)
 	SetStaffRoles(context.Context, *SetStaffRolesRequest) (*SetStaffRolesResponse, error)
 	mustEmbedUnimplementedLibraryServiceServer()
 }
@@ -187,6 +208,9 @@ func (UnimplementedLibraryServiceServer) ListStaffAccounts(context.Context, *Lis
 }
 func (UnimplementedLibraryServiceServer) DisableStaffAccount(context.Context, *DisableStaffAccountRequest) (*DisableStaffAccountResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableStaffAccount not implemented")
+}
+func (UnimplementedLibraryServiceServer) ResetStaffPassword(context.Context, *ResetStaffPasswordRequest) (*ResetStaffPasswordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetStaffPassword not implemented")
 }
 func (UnimplementedLibraryServiceServer) SetStaffRoles(context.Context, *SetStaffRolesRequest) (*SetStaffRolesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetStaffRoles not implemented")
@@ -338,6 +362,24 @@ func _LibraryService_DisableStaffAccount_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LibraryService_ResetStaffPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetStaffPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LibraryServiceServer).ResetStaffPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LibraryService_ResetStaffPassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LibraryServiceServer).ResetStaffPassword(ctx, req.(*ResetStaffPasswordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LibraryService_SetStaffRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetStaffRolesRequest)
 	if err := dec(in); err != nil {
@@ -390,6 +432,10 @@ var LibraryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DisableStaffAccount",
 			Handler:    _LibraryService_DisableStaffAccount_Handler,
+		},
+		{
+			MethodName: "ResetStaffPassword",
+			Handler:    _LibraryService_ResetStaffPassword_Handler,
 		},
 		{
 			MethodName: "SetStaffRoles",
