@@ -368,53 +368,26 @@ func apply(f, in *patron.Fields, mask []string) {
 
 // IssueCard implements pb.PatronServiceServer.
 func (s *Service) IssueCard(ctx context.Context, req *pb.IssueCardRequest) (*pb.IssueCardResponse, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id := req.GetPatronId()
-	now := s.clock.Now()
-	var d access.Decision
 	var out *pb.Patron
-	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		out = nil
+	now := s.clock.Now()
+	err := s.changeCards(ctx, req.GetPatronId(), false, func(tx pgx.Tx, d access.Decision) error {
+		if err := patron.IssueCard(ctx, tx, req.GetPatronId(), req.GetCardNumber(), now); err != nil {
+			return err
+		}
 		var err error
-		if d, _, err = s.lockAndDecideUpdate(ctx, tx, p, id); err != nil {
-			return err
-		}
-		if !d.Allow {
-			return nil
-		}
-		if !d.Has(policy.FieldCards) {
-			return errRefused
-		}
-		if err := patron.IssueCard(ctx, tx, id, req.GetCardNumber(), now); err != nil {
-			return err
-		}
-		out, err = s.render(ctx, tx, id, d.Fields)
+		out, err = s.render(ctx, tx, req.GetPatronId(), d.Fields)
 		return err
 	})
-	switch {
-	case errors.Is(err, errRefused):
-		return nil, s.refuse(ctx, p, d, policy.FieldCards)
-	case err != nil:
-		return nil, store.StatusContext(ctx, err)
-	}
-	if err := s.guard.Record(ctx, s.guard.Entry(ctx, p, d)); err != nil {
+	if err != nil {
 		return nil, err
-	}
-	if !d.Allow {
-		return nil, access.Denied()
 	}
 	return &pb.IssueCardResponse{Patron: out}, nil
 }
 
-// SetPatronPin implements pb.PatronServiceServer: decided as an update
-// that needs the cards field group (as IssueCard), and audited. The PIN
-// is hashed before the transaction.
+// SetPatronPin implements pb.PatronServiceServer: decided as IssueCard.
+// The PIN is hashed before the transaction.
 func (s *Service) SetPatronPin(ctx context.Context, req *pb.SetPatronPinRequest) (*pb.SetPatronPinResponse, error) {
-	p, err := caller(ctx)
-	if err != nil {
+	if _, err := caller(ctx); err != nil {
 		return nil, err
 	}
 	pinHash, err := auth.HashSecret(req.GetPin(), s.hash)
@@ -423,6 +396,24 @@ func (s *Service) SetPatronPin(ctx context.Context, req *pb.SetPatronPinRequest)
 	}
 	id := req.GetPatronId()
 	now := s.clock.Now()
+	if err := s.changeCards(ctx, id, true, func(tx pgx.Tx, _ access.Decision) error {
+		return patron.SetPin(ctx, tx, id, pinHash, now)
+	}); err != nil {
+		return nil, err
+	}
+	s.changed(id)
+	return &pb.SetPatronPinResponse{}, nil
+}
+
+// changeCards runs change in a transaction if the caller may update the
+// patron id's cards field group (the home library's registration desk),
+// and audits the decision either way; with nothingReturned the audit entry
+// names no field of the record.
+func (s *Service) changeCards(ctx context.Context, id string, nothingReturned bool, change func(pgx.Tx, access.Decision) error) error {
+	p, err := caller(ctx)
+	if err != nil {
+		return err
+	}
 	var d access.Decision
 	err = store.InTx(ctx, s.db, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var err error
@@ -435,24 +426,25 @@ func (s *Service) SetPatronPin(ctx context.Context, req *pb.SetPatronPinRequest)
 		if !d.Has(policy.FieldCards) {
 			return errRefused
 		}
-		return patron.SetPin(ctx, tx, id, pinHash, now)
+		return change(tx, d)
 	})
 	switch {
 	case errors.Is(err, errRefused):
-		return nil, s.refuse(ctx, p, d, policy.FieldCards)
+		return s.refuse(ctx, p, d, policy.FieldCards)
 	case err != nil:
-		return nil, store.StatusContext(ctx, err)
+		return store.StatusContext(ctx, err)
 	}
 	e := s.guard.Entry(ctx, p, d)
-	e.Fields = nil // nothing of the record is returned
+	if nothingReturned {
+		e.Fields = nil
+	}
 	if err := s.guard.Record(ctx, e); err != nil {
-		return nil, err
+		return err
 	}
 	if !d.Allow {
-		return nil, access.Denied()
+		return access.Denied()
 	}
-	s.changed(id)
-	return &pb.SetPatronPinResponse{}, nil
+	return nil
 }
 
 // ListPatrons implements pb.PatronServiceServer.
