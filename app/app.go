@@ -22,6 +22,7 @@ import (
 	"github.com/patronfed/patronfed/pii"
 	"github.com/patronfed/patronfed/principals"
 	"github.com/patronfed/patronfed/server"
+	"github.com/patronfed/patronfed/services/login"
 	"github.com/patronfed/patronfed/store"
 )
 
@@ -88,7 +89,7 @@ func Build(ctx context.Context, d Deps) (*App, error) {
 	}
 	a.Principals = w.principalCache()
 	a.Metrics = reg
-	authn := server.NewAuthenticator(pool, signer, d.Clock, a.Principals, public)
+	authn := server.NewAuthenticator(pool, signer, d.Clock, a.Principals, public, login.DuringPasswordReset)
 	a.closers = append(a.closers, w.closers...)
 	var tlsCfg *tls.Config
 	if cfg.TLSCertFile != "" {

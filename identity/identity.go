@@ -86,6 +86,9 @@ type Principal struct {
 	// CredentialsVersion counts the changes of the password (staff,
 	// operator) or PIN (patron): tokens of another version are refused.
 	CredentialsVersion int
+	// MustChangePassword: the operator has reset the account's password;
+	// until its owner changes it, no other call is served.
+	MustChangePassword bool
 }
 
 // Has reports whether the principal holds permission p.

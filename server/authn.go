@@ -29,17 +29,25 @@ type Authenticator struct {
 	clock  clock.Clock
 	cache  *principals.Cache // nil: no cache
 	public map[string]bool
+	// duringReset are the methods an account whose password the operator
+	// has reset may still call.
+	duringReset map[string]bool
 }
 
 // NewAuthenticator returns an authenticator; public lists the full method
-// names that need no token (login, health, reflection, self-registration).
-// cache may be nil (every call reads the row).
-func NewAuthenticator(db *pgxpool.Pool, signer *auth.Signer, clk clock.Clock, cache *principals.Cache, public []string) *Authenticator {
-	m := make(map[string]bool, len(public))
-	for _, p := range public {
-		m[p] = true
+// names that need no token (login, health, reflection, self-registration),
+// duringReset those an account must be able to call while its password is
+// to be changed (the change itself). cache may be nil (every call reads
+// the row).
+func NewAuthenticator(db *pgxpool.Pool, signer *auth.Signer, clk clock.Clock, cache *principals.Cache, public, duringReset []string) *Authenticator {
+	set := func(names []string) map[string]bool {
+		m := make(map[string]bool, len(names))
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
 	}
-	return &Authenticator{db: db, signer: signer, clock: clk, cache: cache, public: m}
+	return &Authenticator{db: db, signer: signer, clock: clk, cache: cache, public: set(public), duringReset: set(duringReset)}
 }
 
 var errUnauthenticated = status.Error(codes.Unauthenticated, "missing, invalid or expired token")
@@ -80,6 +88,18 @@ func (a *Authenticator) Authenticate(ctx context.Context) (identity.Principal, e
 	return p, nil
 }
 
+// passwordChangeFirst holds every call of an account whose password the
+// operator has reset, but those in duringReset.
+func (a *Authenticator) passwordChangeFirst(p identity.Principal, method string) error {
+	if !p.MustChangePassword || a.duringReset[method] {
+		return nil
+	}
+	return errChangePassword
+}
+
+var errChangePassword = status.Error(codes.FailedPrecondition,
+	"the password was reset by the operator: change it first (AuthService.ChangeMyPassword, POST /v1/auth/password:change)")
+
 var errSignedOut = status.Error(codes.Unauthenticated, "signed out: the password or PIN was changed since this token was issued; sign in again")
 
 func (a *Authenticator) load(ctx context.Context, c auth.Claims) (identity.Principal, error) {
@@ -107,17 +127,19 @@ func (a *Authenticator) read(ctx context.Context, c auth.Claims) (identity.Princ
 			roles          []string
 			disabled       bool
 			version        int
+			mustChange     bool
 		)
-		err := a.db.QueryRow(ctx,
-			`SELECT kind, username, library_id::text, roles, disabled_at IS NOT NULL, credentials_version FROM accounts WHERE id = $1`,
-			c.Subject).Scan(&kind, &username, &library, &roles, &disabled, &version)
+		err := a.db.QueryRow(ctx, `SELECT kind, username, library_id::text, roles, disabled_at IS NOT NULL,
+			credentials_version, must_change_password FROM accounts WHERE id = $1`,
+			c.Subject).Scan(&kind, &username, &library, &roles, &disabled, &version, &mustChange)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (disabled || kind != string(c.Kind))) {
 			return identity.Principal{}, status.Error(codes.Unauthenticated, "account is disabled or no longer exists")
 		}
 		if err != nil {
 			return identity.Principal{}, status.Error(codes.Unavailable, "cannot verify the account right now")
 		}
-		p := identity.Principal{Kind: identity.Kind(kind), ID: c.Subject, Username: username, Roles: roles, CredentialsVersion: version}
+		p := identity.Principal{Kind: identity.Kind(kind), ID: c.Subject, Username: username, Roles: roles,
+			CredentialsVersion: version, MustChangePassword: mustChange}
 		if library != nil {
 			p.LibraryID = *library
 		}
@@ -154,6 +176,9 @@ func (a *Authenticator) unary() grpc.UnaryServerInterceptor {
 		if err != nil {
 			return nil, err
 		}
+		if err := a.passwordChangeFirst(p, info.FullMethod); err != nil {
+			return nil, err
+		}
 		recordPrincipal(ctx, p)
 		return h(identity.WithPrincipal(ctx, p), req)
 	}
@@ -173,6 +198,9 @@ func (a *Authenticator) stream() grpc.StreamServerInterceptor {
 		}
 		p, err := a.Authenticate(ss.Context())
 		if err != nil {
+			return err
+		}
+		if err := a.passwordChangeFirst(p, info.FullMethod); err != nil {
 			return err
 		}
 		return h(srv, principalStream{ServerStream: ss, ctx: identity.WithPrincipal(ss.Context(), p)})

@@ -219,7 +219,8 @@ func (s *Service) ResetStaffPassword(ctx context.Context, req *pb.ResetStaffPass
 		return nil, status.Error(codes.Internal, "internal error")
 	}
 	a, err := scanAccount(s.db.QueryRow(ctx, `
-		UPDATE accounts SET password_hash = $2, credentials_version = credentials_version + 1, updated_at = $3
+		UPDATE accounts SET password_hash = $2, credentials_version = credentials_version + 1, must_change_password = true,
+			updated_at = $3
 		WHERE id = $1 AND kind = 'staff' RETURNING `+accountCols, req.GetAccountId(), hash, s.clock.Now()))
 	if err != nil {
 		return nil, store.Status(err)

@@ -118,9 +118,9 @@ func TestManagersSeeOnlyTheirOwnStaffAndCannotAdminister(t *testing.T) {
 
 // TestResetStaffPassword: the operator sets a new password for a staff
 // member who has forgotten theirs; their open sessions end, the old
-// password no longer signs in and the new one does, and the password
-// never reaches the logs. A library's manager may not reset it; an
-// unknown account is NOT_FOUND.
+// password no longer signs in and the new one does, but serves nothing
+// until its owner changes it; the password never reaches the logs. A
+// library's manager may not reset it; an unknown account is NOT_FOUND.
 func TestResetStaffPassword(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
@@ -155,8 +155,32 @@ func TestResetStaffPassword(t *testing.T) {
 	if _, err := auth.Login(context.Background(), &pb.LoginRequest{Username: "brno.circ", Password: demo.Password}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("login with the old password: %v", err)
 	}
-	if _, err := auth.Login(context.Background(), &pb.LoginRequest{Username: "brno.circ", Password: temporary}); err != nil {
-		t.Errorf("login with the new password: %v", err)
+	in, err := auth.Login(context.Background(), &pb.LoginRequest{Username: "brno.circ", Password: temporary})
+	if err != nil || !in.GetPrincipal().GetMustChangePassword() {
+		t.Fatalf("login with the new password: %v, %v; want a session that must change it", in.GetPrincipal(), err)
+	}
+	// The operator knows it: nothing but the change (and WhoAmI) is served
+	// until brno.circ has changed it, over gRPC and REST.
+	reset := testserver.Ctx(in.GetToken())
+	if _, err := libs.ListLibraries(reset, &pb.ListLibrariesRequest{}); status.Code(err) != codes.FailedPrecondition ||
+		!strings.Contains(status.Convert(err).Message(), "change it first") {
+		t.Errorf("a call before the change: %v; want FAILED_PRECONDITION", err)
+	}
+	if code, body := s.HTTP(t, "GET", "/v1/libraries", in.GetToken(), nil); code != 412 {
+		t.Errorf("a REST call before the change: %d %v; want 412 (FAILED_PRECONDITION)", code, body)
+	}
+	if who, err := auth.WhoAmI(reset, &pb.WhoAmIRequest{}); err != nil || !who.GetPrincipal().GetMustChangePassword() {
+		t.Errorf("WhoAmI before the change: %v, %v", who, err)
+	}
+	changed, err := auth.ChangeMyPassword(reset, &pb.ChangeMyPasswordRequest{CurrentPassword: temporary, NewPassword: "only-brno-circ-knows-this"})
+	if err != nil || changed.GetPrincipal().GetMustChangePassword() {
+		t.Fatalf("the change: %v, %v", changed.GetPrincipal(), err)
+	}
+	if _, err := libs.ListLibraries(testserver.Ctx(changed.GetToken()), &pb.ListLibrariesRequest{}); err != nil {
+		t.Errorf("a call after the change: %v", err)
+	}
+	if _, err := libs.ListLibraries(reset, &pb.ListLibrariesRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("the reset session after the change: %v; want signed out", err)
 	}
 	if strings.Contains(s.Logs.String(), temporary) {
 		t.Error("the new password reached the logs")

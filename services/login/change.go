@@ -26,8 +26,8 @@ func (s *Service) ChangeMyPassword(ctx context.Context, req *pb.ChangeMyPassword
 		current: req.GetCurrentPassword(), next: req.GetNewPassword(),
 		fields: [2]string{"current_password", "new_password"},
 		read:   `SELECT password_hash FROM accounts WHERE id = $1`,
-		write: `UPDATE accounts SET password_hash = $2, credentials_version = credentials_version + 1, updated_at = $3
-			WHERE id = $1 RETURNING credentials_version`,
+		write: `UPDATE accounts SET password_hash = $2, credentials_version = credentials_version + 1,
+			must_change_password = false, updated_at = $3 WHERE id = $1 RETURNING credentials_version`,
 	})
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func (s *Service) changeSecret(ctx context.Context, p identity.Principal, c secr
 	if err != nil {
 		return p, "", nil, status.Error(codes.Internal, "internal error")
 	}
-	p.TokenID, p.CredentialsVersion = claims.TokenID, version
+	p.TokenID, p.CredentialsVersion, p.MustChangePassword = claims.TokenID, version, false
 	return p, tok, timestamppb.New(claims.ExpiresAt), nil
 }
 

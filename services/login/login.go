@@ -87,6 +87,13 @@ func (s *Service) verify(ctx context.Context, secret string, hash *string) (ok, 
 	return ok, needsRehash, nil
 }
 
+// DuringPasswordReset are the methods an account whose password the
+// operator has reset may call before changing it.
+var DuringPasswordReset = []string{
+	pb.AuthService_ChangeMyPassword_FullMethodName,
+	pb.AuthService_WhoAmI_FullMethodName,
+}
+
 // PublicMethods need no token.
 var PublicMethods = []string{
 	pb.AuthService_Login_FullMethodName,
@@ -177,10 +184,12 @@ func (s *Service) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginRes
 		roles          []string
 		disabled       bool
 		version        int
+		mustChange     bool
 	)
 	err := s.db.QueryRow(ctx, `
-		SELECT id::text, kind, password_hash, library_id::text, roles, disabled_at IS NOT NULL, credentials_version
-		FROM accounts WHERE username = $1`, name).Scan(&id, &kind, &hash, &library, &roles, &disabled, &version)
+		SELECT id::text, kind, password_hash, library_id::text, roles, disabled_at IS NOT NULL, credentials_version,
+			must_change_password
+		FROM accounts WHERE username = $1`, name).Scan(&id, &kind, &hash, &library, &roles, &disabled, &version, &mustChange)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.Status(err)
 	}
@@ -213,7 +222,7 @@ func (s *Service) Login(ctx context.Context, req *pb.LoginRequest) (*pb.LoginRes
 		return nil, status.Error(codes.Internal, "internal error")
 	}
 	p := identity.Principal{Kind: identity.Kind(kind), ID: id, Username: name, Roles: roles, TokenID: claims.TokenID,
-		CredentialsVersion: version}
+		CredentialsVersion: version, MustChangePassword: mustChange}
 	if library != nil {
 		p.LibraryID = *library
 	}

@@ -68,6 +68,8 @@ func Principal(p identity.Principal) *pb.Principal {
 		Roles:       RolesToProto(p.Roles),
 		Permissions: p.Permissions,
 		TokenId:     p.TokenID,
+
+		MustChangePassword: p.MustChangePassword,
 	}
 	switch p.Kind {
 	case identity.KindStaff:

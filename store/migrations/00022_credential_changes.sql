@@ -4,10 +4,14 @@
 -- is refused once that is not the current one. The principal triggers of
 -- 00009 now also notify this column, so that every replica's principal
 -- cache learns the new version at once. A constant default adds the
--- column without rewriting the table.
+-- column without rewriting the table. A password the operator has reset
+-- is known to the operator, so the account is not personal again until
+-- its owner changes it: must_change_password (bumped with the version)
+-- holds every call but the change.
 
 -- +goose Up
-ALTER TABLE accounts ADD COLUMN credentials_version integer NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN credentials_version integer NOT NULL DEFAULT 0,
+  ADD COLUMN must_change_password boolean NOT NULL DEFAULT false;
 ALTER TABLE patrons ADD COLUMN credentials_version integer NOT NULL DEFAULT 0;
 DROP TRIGGER accounts_principal_update ON accounts;
 CREATE TRIGGER accounts_principal_update AFTER UPDATE ON accounts FOR EACH ROW
@@ -36,4 +40,4 @@ CREATE TRIGGER accounts_principal_update AFTER UPDATE ON accounts FOR EACH ROW
         OR OLD.disabled_at IS DISTINCT FROM NEW.disabled_at OR OLD.id IS DISTINCT FROM NEW.id)
   EXECUTE FUNCTION notify_principal_change();
 ALTER TABLE patrons DROP COLUMN credentials_version;
-ALTER TABLE accounts DROP COLUMN credentials_version;
+ALTER TABLE accounts DROP COLUMN must_change_password, DROP COLUMN credentials_version;

@@ -617,12 +617,15 @@ type Principal struct {
 	Id       string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
 	// Staff only: the library the account belongs to.
-	LibraryId     string   `protobuf:"bytes,4,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
-	Roles         []Role   `protobuf:"varint,5,rep,packed,name=roles,proto3,enum=patronfed.v1.Role" json:"roles,omitempty"`
-	Permissions   []string `protobuf:"bytes,6,rep,name=permissions,proto3" json:"permissions,omitempty"`
-	TokenId       string   `protobuf:"bytes,7,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LibraryId   string   `protobuf:"bytes,4,opt,name=library_id,json=libraryId,proto3" json:"library_id,omitempty"`
+	Roles       []Role   `protobuf:"varint,5,rep,packed,name=roles,proto3,enum=patronfed.v1.Role" json:"roles,omitempty"`
+	Permissions []string `protobuf:"bytes,6,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	TokenId     string   `protobuf:"bytes,7,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// The operator has reset the account's password: every call but
+	// ChangeMyPassword and WhoAmI is FAILED_PRECONDITION until it is changed.
+	MustChangePassword bool `protobuf:"varint,8,opt,name=must_change_password,json=mustChangePassword,proto3" json:"must_change_password,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Principal) Reset() {
@@ -702,6 +705,13 @@ func (x *Principal) GetTokenId() string {
 		return x.TokenId
 	}
 	return ""
+}
+
+func (x *Principal) GetMustChangePassword() bool {
+	if x != nil {
+		return x.MustChangePassword
+	}
+	return false
 }
 
 // ChangeMyPinResponse is a new session, as PatronLoginResponse.
@@ -804,7 +814,7 @@ const file_patronfed_v1_auth_proto_rawDesc = "" +
 	"\tprincipal\x18\x03 \x01(\v2\x17.patronfed.v1.PrincipalR\tprincipal\"\x0f\n" +
 	"\rWhoAmIRequest\"G\n" +
 	"\x0eWhoAmIResponse\x125\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x17.patronfed.v1.PrincipalR\tprincipal\"\xee\x01\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x17.patronfed.v1.PrincipalR\tprincipal\"\xa0\x02\n" +
 	"\tPrincipal\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.patronfed.v1.PrincipalKindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1a\n" +
@@ -813,7 +823,8 @@ const file_patronfed_v1_auth_proto_rawDesc = "" +
 	"library_id\x18\x04 \x01(\tR\tlibraryId\x12(\n" +
 	"\x05roles\x18\x05 \x03(\x0e2\x12.patronfed.v1.RoleR\x05roles\x12 \n" +
 	"\vpermissions\x18\x06 \x03(\tR\vpermissions\x12\x19\n" +
-	"\btoken_id\x18\a \x01(\tR\atokenId\"\x9d\x01\n" +
+	"\btoken_id\x18\a \x01(\tR\atokenId\x120\n" +
+	"\x14must_change_password\x18\b \x01(\bR\x12mustChangePassword\"\x9d\x01\n" +
 	"\x13ChangeMyPinResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +

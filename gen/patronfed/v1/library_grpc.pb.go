@@ -50,8 +50,9 @@ type LibraryServiceClient interface {
 	DisableStaffAccount(ctx context.Context, in *DisableStaffAccountRequest, opts ...grpc.CallOption) (*DisableStaffAccountResponse, error)
 	// ResetStaffPassword sets a new password for a staff member who has
 	// forgotten theirs, given to them in person; the account's open sessions
-	// end. They change it themselves (AuthService.ChangeMyPassword) once
-	// signed in.
+	// end. Until they change it themselves (AuthService.ChangeMyPassword),
+	// every other call of the account is FAILED_PRECONDITION: the operator
+	// knows the password, so the account is not personal yet.
 	ResetStaffPassword(ctx context.Context, in *ResetStaffPasswordRequest, opts ...grpc.CallOption) (*ResetStaffPasswordResponse, error)
 	SetStaffRoles(ctx context.Context, in *SetStaffRolesRequest, opts ...grpc.CallOption) (*SetStaffRolesResponse, error)
 }
@@ -174,8 +175,9 @@ type LibraryServiceServer interface {
 	DisableStaffAccount(context.Context, *DisableStaffAccountRequest) (*DisableStaffAccountResponse, error)
 	// ResetStaffPassword sets a new password for a staff member who has
 	// forgotten theirs, given to them in person; the account's open sessions
-	// end. They change it themselves (AuthService.ChangeMyPassword) once
-	// signed in.
+	// end. Until they change it themselves (AuthService.ChangeMyPassword),
+	// every other call of the account is FAILED_PRECONDITION: the operator
+	// knows the password, so the account is not personal yet.
 	ResetStaffPassword(context.Context, *ResetStaffPasswordRequest) (*ResetStaffPasswordResponse, error)
 	SetStaffRoles(context.Context, *SetStaffRolesRequest) (*SetStaffRolesResponse, error)
 	mustEmbedUnimplementedLibraryServiceServer()
