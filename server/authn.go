@@ -106,7 +106,10 @@ func (a *Authenticator) load(ctx context.Context, c auth.Claims) (identity.Princ
 	if a.cache == nil {
 		return a.read(ctx, c)
 	}
-	if p, ok := a.cache.Get(c.Subject); ok && string(p.Kind) == string(c.Kind) {
+	// A token of another credentials version than the cached row's is
+	// checked against the database: the row may be older than the token
+	// (a change on another replica whose notification is still on its way).
+	if p, ok := a.cache.Get(c.Subject); ok && string(p.Kind) == string(c.Kind) && p.CredentialsVersion == c.CredentialsVersion {
 		return p, nil
 	}
 	gen := a.cache.Generation()
