@@ -182,6 +182,11 @@ func TestResetStaffPassword(t *testing.T) {
 	if _, err := libs.ListLibraries(reset, &pb.ListLibrariesRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("the reset session after the change: %v; want signed out", err)
 	}
+	var stored string
+	if err := s.DB.QueryRow(context.Background(), `SELECT password_hash FROM accounts WHERE username = 'brno.circ'`).Scan(&stored); err != nil ||
+		!strings.HasPrefix(stored, "$argon2id$") || strings.Contains(stored, "only-brno-circ-knows-this") {
+		t.Errorf("the stored password: %q, %v; want an argon2id hash (privacy-rules §1)", stored, err)
+	}
 	if strings.Contains(s.Logs.String(), temporary) {
 		t.Error("the new password reached the logs")
 	}

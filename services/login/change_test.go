@@ -152,6 +152,11 @@ func TestChangeMyPin(t *testing.T) {
 	if strings.Contains(s.Logs.String(), newPin) {
 		t.Error("the new PIN reached the logs")
 	}
+	var stored string
+	if err := s.DB.QueryRow(context.Background(), `SELECT p.pin_hash FROM patrons p JOIN cards c ON c.patron_id = p.id
+		WHERE c.card_number = 'B0001'`).Scan(&stored); err != nil || !strings.HasPrefix(stored, "$argon2id$") || strings.Contains(stored, newPin) {
+		t.Errorf("the stored PIN: %q, %v; want an argon2id hash (privacy-rules §1)", stored, err)
+	}
 	// Staff have no PIN.
 	_, err := pb.NewAuthServiceClient(s.Conn).ChangeMyPin(testserver.Ctx(s.Login(t, "brno.circ")), &pb.ChangeMyPinRequest{CurrentPin: "1234", NewPin: newPin})
 	if status.Code(err) != codes.PermissionDenied {
