@@ -467,13 +467,19 @@ func (s *Service) listedPatrons(ctx context.Context, p identity.Principal, ids [
 	return who, nil
 }
 
+// staffPage authenticates a staff caller (any role: the policy decides
+// what of each patron they see) and pages a list of their own library.
+func staffPage(ctx context.Context, library string, size int32, token string) (p identity.Principal, limit, offset int, err error) {
+	if p, err = identity.Require(ctx, identity.KindStaff); err != nil {
+		return p, 0, 0, err
+	}
+	limit, offset, err = ownLibraryPage(p, library, size, token)
+	return p, limit, offset, err
+}
+
 // ListLibraryLoans implements pb.LoanServiceServer.
 func (s *Service) ListLibraryLoans(ctx context.Context, req *pb.ListLibraryLoansRequest) (*pb.ListLibraryLoansResponse, error) {
-	p, err := identity.Require(ctx, identity.KindStaff)
-	if err != nil {
-		return nil, err
-	}
-	limit, offset, err := ownLibraryPage(p, req.GetLibraryId(), req.GetPageSize(), req.GetPageToken())
+	p, limit, offset, err := staffPage(ctx, req.GetLibraryId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}

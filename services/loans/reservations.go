@@ -122,11 +122,7 @@ func (s *Service) ExpireReservations(ctx context.Context, _ *pb.ExpireReservatio
 
 // ListHoldShelf implements pb.LoanServiceServer.
 func (s *Service) ListHoldShelf(ctx context.Context, req *pb.ListHoldShelfRequest) (*pb.ListHoldShelfResponse, error) {
-	p, err := identity.Require(ctx, identity.KindStaff)
-	if err != nil {
-		return nil, err
-	}
-	limit, offset, err := ownLibraryPage(p, req.GetLibraryId(), req.GetPageSize(), req.GetPageToken())
+	p, limit, offset, err := staffPage(ctx, req.GetLibraryId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
