@@ -97,7 +97,7 @@ func main() {
 	flag.IntVar(&f.pgPort, "pg-port", 55432, "port of the bench PostgreSQL (127.0.0.1)")
 	flag.IntVar(&f.patrons, "patrons", 1_000_000, "patrons of the generated consortium (5 loans each); one database per size, seeded once")
 	flag.IntVar(&f.libraries, "libraries", 30, "member libraries")
-	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated (getpatron, search, circulation, retention, anonymise, memory); restart and restart-empty restart PostgreSQL")
+	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated (getpatron, search, circulation, holds, retention, anonymise, memory); restart and restart-empty restart PostgreSQL")
 	flag.DurationVar(&f.duration, "duration", 20*time.Second, "length of one measured ghz window")
 	flag.DurationVar(&f.warmup, "warmup", 5*time.Second, "unmeasured warm-up before each server's first window")
 	flag.StringVar(&conc, "c", "1,16", "ghz concurrency levels for getpatron")
@@ -194,6 +194,8 @@ func (h *harness) run() error {
 			err = h.search()
 		case "circulation":
 			err = h.circulation()
+		case "holds":
+			err = h.holds()
 		case "retention":
 			err = h.retention()
 		case "anonymise":
@@ -336,8 +338,9 @@ func (h *harness) prepareDB(name string) error {
 		return err
 	}
 	h.results["seed"] = res
-	h.logf("seeded in %s: %d patrons, %d loans (%d active, %d past retention), %d audit entries", res.Duration.Round(time.Second),
-		res.Patrons, res.Loans, res.ActiveLoans, res.ExpiredLoans, res.AuditEntries)
+	h.logf("seeded in %s: %d patrons, %d loans (%d active, %d past retention), %d reservations (%d waiting, %d on hold shelves), %d audit entries",
+		res.Duration.Round(time.Second), res.Patrons, res.Loans, res.ActiveLoans, res.ExpiredLoans,
+		res.Reservations, res.Waiting, res.Ready, res.AuditEntries)
 	return nil
 }
 

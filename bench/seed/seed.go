@@ -42,7 +42,7 @@ import (
 
 // Version changes whenever the generator produces different data for the
 // same options (the load harness keeps one database per version).
-const Version = 4
+const Version = 5
 
 // Options shape a consortium.
 type Options struct {
@@ -136,8 +136,11 @@ type Result struct {
 	Patrons, Cards, Identifiers           int64
 	Consents, ConsentEvents, Items, Loans int64
 	ActiveLoans, ExpiredLoans             int64
-	AuditEntries                          int64
-	Duration                              time.Duration
+	// Reservations: all; Waiting and Ready: the active ones, for a copy
+	// on loan and on the hold shelf.
+	Reservations, Waiting, Ready int64
+	AuditEntries                 int64
+	Duration                     time.Duration
 }
 
 // LibraryCode is the code of library i (0-based): LIB01, LIB02, ...
@@ -204,6 +207,7 @@ func Run(ctx context.Context, db *pgxpool.Pool, kr *pii.Keyring, o Options) (*Re
 	}
 	tasks := []task{
 		{"loans", loanCols, func() pgx.CopyFromSource { return g.loanSource(p) }, &res.Loans},
+		{"reservations", holdCols, func() pgx.CopyFromSource { return g.holdSource(p) }, &res.Reservations},
 		{"patrons", patronCols, func() pgx.CopyFromSource { return g.patronSource(p) }, &res.Patrons},
 		{"items", itemCols, func() pgx.CopyFromSource { return g.itemSource(p) }, &res.Items},
 		{"cards", cardCols, func() pgx.CopyFromSource { return g.cardSource(p) }, &res.Cards},
@@ -254,11 +258,12 @@ func Run(ctx context.Context, db *pgxpool.Pool, kr *pii.Keyring, o Options) (*Re
 	}
 	_, _ = db.Exec(ctx, "CHECKPOINT")
 	res.ActiveLoans, res.ExpiredLoans = g.activeLoans.Load(), g.expiredLoans.Load()
+	res.Waiting, res.Ready = g.waiting.Load(), g.ready.Load()
 	res.Duration = time.Since(start)
 	return res, nil
 }
 
-var loadTables = []string{"patrons", "cards", "patron_identifiers", "consents", "consent_events", "items", "loans"}
+var loadTables = []string{"patrons", "cards", "patron_identifiers", "consents", "consent_events", "items", "loans", "reservations"}
 
 // loadSession sets up a COPY connection: no per-row foreign-key triggers
 // (superuser only; ignored otherwise) and no wait for the WAL flush of the
@@ -333,6 +338,8 @@ type gen struct {
 	pActive      float64
 	activeLoans  atomic.Int64
 	expiredLoans atomic.Int64
+	waiting      atomic.Int64
+	ready        atomic.Int64
 }
 
 func newGen(o Options) *gen {
@@ -411,7 +418,8 @@ func (g *gen) model() {
 
 func (g *gen) estimateRows() int64 {
 	o := g.o
-	return int64(float64(o.Patrons)*(1+1.05+0.62+2*o.ConsentShare*1.4+0.4) + float64(o.Items) + float64(o.Loans))
+	return int64(float64(o.Patrons)*(1+1.05+0.62+2*o.ConsentShare*1.4+0.4) + float64(o.Items) + float64(o.Loans)*(1+fulfilledShare) +
+		float64(o.Items)*(cancelledShare+lapsedShare+o.ActiveShare*waitingShare*1.45))
 }
 
 // rng returns the generator of row n of a stream: the same row always
@@ -437,6 +445,7 @@ func (g *gen) uuidOf(stream, n uint64) [16]byte {
 const (
 	streamPatron = 1
 	streamItem   = 2
+	streamHold   = 4 // 3 is the audit log's
 )
 
 func (g *gen) patronID(n int) [16]byte { return g.uuidOf(streamPatron, uint64(n)) }

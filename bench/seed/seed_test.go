@@ -2,6 +2,7 @@ package seed_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,60 @@ func TestRun(t *testing.T) {
 		t.Errorf("%d loans lie before one written earlier than they were", outOfOrder)
 	}
 	checkAuditLog(t, pool, res, now)
+	checkReservations(t, pool, res, now)
+}
+
+// checkReservations: the generated reservations are as many as reported,
+// of every status, and the active ones are as circulation leaves them:
+// nobody holds the copy they borrow, the holder may borrow at the pickup
+// library, a copy is on a hold shelf exactly when one hold on it is
+// ready (at that library, not yet expired), and a waiting hold's copy is
+// on loan.
+func checkReservations(t *testing.T, pool *pgxpool.Pool, res *seed.Result, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	var all, waiting, ready, fulfilled, cancelled, expired int64
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'active' AND ready_at IS NULL),
+		       count(*) FILTER (WHERE status = 'active' AND ready_at IS NOT NULL),
+		       count(*) FILTER (WHERE status = 'fulfilled'), count(*) FILTER (WHERE status = 'cancelled'),
+		       count(*) FILTER (WHERE status = 'expired')
+		FROM reservations`).Scan(&all, &waiting, &ready, &fulfilled, &cancelled, &expired); err != nil {
+		t.Fatal(err)
+	}
+	if all != res.Reservations || waiting != res.Waiting || ready != res.Ready {
+		t.Errorf("reservations/waiting/ready in the table %d/%d/%d, reported %d/%d/%d",
+			all, waiting, ready, res.Reservations, res.Waiting, res.Ready)
+	}
+	if waiting == 0 || ready == 0 || fulfilled == 0 || cancelled == 0 || expired == 0 {
+		t.Errorf("a status is missing: %d waiting, %d ready, %d fulfilled, %d cancelled, %d expired",
+			waiting, ready, fulfilled, cancelled, expired)
+	}
+	for _, c := range []struct{ what, query string }{
+		{"active holds by the copy's borrower", `SELECT count(*) FROM reservations r JOIN loans l
+			ON l.item_id = r.item_id AND l.patron_id = r.patron_id AND l.returned_at IS NULL WHERE r.status = 'active'`},
+		{"active holds by a patron the pickup library may not lend to", `SELECT count(*) FROM reservations r
+			JOIN patrons p ON p.id = r.patron_id WHERE r.status = 'active' AND p.home_library_id <> r.pickup_library_id
+			AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.patron_id = p.id AND c.library_id = r.pickup_library_id)`},
+		{"ready holds not on their pickup library's shelf or already expired", `SELECT count(*) FROM reservations r
+			JOIN items i ON i.id = r.item_id WHERE r.status = 'active' AND r.ready_at IS NOT NULL
+			AND (i.hold_shelf_library_id IS DISTINCT FROM r.pickup_library_id OR r.expires_at <= $1)`},
+		{"shelved copies without exactly one ready hold", `SELECT count(*) FROM items i WHERE i.hold_shelf_library_id IS NOT NULL
+			AND (SELECT count(*) FROM reservations r WHERE r.item_id = i.id AND r.status = 'active') <> 1`},
+		{"waiting holds on a copy that is not on loan", `SELECT count(*) FROM reservations r JOIN items i ON i.id = r.item_id
+			WHERE r.status = 'active' AND r.ready_at IS NULL AND i.status <> 'on_loan'`},
+	} {
+		var n int64
+		args := []any{}
+		if strings.Contains(c.query, "$1") {
+			args = append(args, now)
+		}
+		if err := pool.QueryRow(ctx, c.query, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", c.what, err)
+		}
+		if n != 0 {
+			t.Errorf("%d %s", n, c.what)
+		}
+	}
 }
 
 // checkAuditLog: the generated audit log is as many entries as reported

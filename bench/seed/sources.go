@@ -176,6 +176,60 @@ func (g *gen) eventSource(pr *progress) pgx.CopyFromSource {
 	}}
 }
 
+var holdCols = []string{"id", "item_id", "patron_id", "pickup_library_id", "status", "placed_at", "expires_at",
+	"finished_at", "ready_at", "notified_at"}
+
+// holdSource writes the reservations, like loanSource in the order a live
+// table holds them: by when each row was last written (its end, or for an
+// active one its shelving or placing).
+func (g *gen) holdSource(pr *progress) pgx.CopyFromSource {
+	type row struct {
+		item    int32
+		k       int16 // index among the item's holds (the id's stream row)
+		written int64
+	}
+	var (
+		it   item
+		rows []row
+	)
+	for n := range g.o.Items {
+		g.item(n, &it)
+		for k, h := range it.holds {
+			w := h.finished
+			switch {
+			case !w.IsZero():
+			case !h.ready.IsZero():
+				w = h.ready
+				g.ready.Add(1)
+			default:
+				w = h.placed
+				g.waiting.Add(1)
+			}
+			rows = append(rows, row{item: int32(n), k: int16(k), written: w.Unix()})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.written, b.written), cmp.Compare(a.item, b.item), cmp.Compare(a.k, b.k))
+	})
+	last := int32(-1)
+	return &rowSource{total: len(rows), p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
+		r := rows[n]
+		if r.item != last {
+			g.item(int(r.item), &it)
+			last = r.item
+		}
+		h := it.holds[r.k]
+		opt := func(t time.Time) any {
+			if t.IsZero() {
+				return nil
+			}
+			return t
+		}
+		return append(buf, []any{g.uuidOf(streamHold, uint64(r.item)<<8|uint64(r.k)), it.id, h.patron, g.libs[h.pickup],
+			h.status, h.placed, h.expires, opt(h.finished), opt(h.ready), opt(h.notified)}), nil
+	}}
+}
+
 // loan is one generated loan of an item.
 type loan struct {
 	patron     [16]byte
@@ -193,6 +247,19 @@ type item struct {
 	active       bool
 	lastBorrower *[16]byte
 	title        string
+	holds        []hold
+	// shelved: on its owning library's hold shelf for its ready hold.
+	shelved bool
+}
+
+// hold is one generated reservation of an item: history (fulfilled,
+// cancelled or expired) or active (waiting, or ready on the hold shelf).
+type hold struct {
+	patron                    [16]byte
+	pickup                    int
+	status                    string
+	placed, expires, finished time.Time // finished zero: active
+	ready, notified           time.Time // zero: never
 }
 
 // borrower picks a patron library lib may lend to: one of its own (85%)
@@ -247,11 +314,103 @@ func (g *gen) item(n int, it *item) {
 			it.active = true
 		}
 	}
+	g.holds(n, it)
+}
+
+// Shares of the generated reservations (generator version 5).
+const (
+	fulfilledShare = 0.10  // of returned loans: the copy was collected from the hold shelf
+	cancelledShare = 0.05  // of items: one hold cancelled in the last two years
+	lapsedShare    = 0.03  // of items: one hold that expired unfilled
+	waitingShare   = 0.30  // of items on loan: one to three patrons wait
+	readyShare     = 0.006 // of available items: on the hold shelf for a patron
+)
+
+// holds generates item n's reservations from their own stream, so the
+// items and loans are those of generator version 4. The active ones are
+// as the circulation code leaves them: nobody holds the copy they
+// borrow, a patron holds a copy once, and a ready hold's copy is on its
+// pickup library's hold shelf, expiring the default pickup_days (7)
+// after it was shelved.
+func (g *gen) holds(n int, it *item) {
+	r := g.rng(streamHold, uint64(n))
+	now := g.o.Now
+	it.holds, it.shelved = it.holds[:0], false
+	for _, l := range it.loans {
+		if l.returned.IsZero() || r.Float64() >= fulfilledShare {
+			continue
+		}
+		placed := l.out.Add(-time.Duration(1+r.IntN(13*24)) * time.Hour)
+		ready := between(r, placed, l.out)
+		h := hold{patron: l.patron, pickup: l.lendingLib, status: "fulfilled", placed: placed,
+			expires: placed.Add(14 * day), finished: l.out, ready: ready}
+		if r.Float64() < 0.9 {
+			h.notified = ready.Add(time.Duration(r.IntN(3600)) * time.Second)
+		}
+		it.holds = append(it.holds, h)
+	}
+	for _, f := range []struct {
+		share  float64
+		status string
+	}{{cancelledShare, "cancelled"}, {lapsedShare, "expired"}} {
+		if r.Float64() >= f.share {
+			continue
+		}
+		pn, ok := g.borrower(r.Float64(), r.IntN(1<<30), it.owner)
+		if !ok {
+			continue
+		}
+		placed := between(r, now.AddDate(0, -24, 0), now.Add(-30*day))
+		h := hold{patron: g.patronID(int(pn)), pickup: it.owner, status: f.status, placed: placed, expires: placed.Add(14 * day)}
+		h.finished = h.expires
+		if f.status == "cancelled" {
+			h.finished = placed.Add(time.Duration(1+r.IntN(10*24)) * time.Hour)
+		}
+		it.holds = append(it.holds, h)
+	}
+	if it.active {
+		borrower := it.loans[len(it.loans)-1]
+		if r.Float64() >= waitingShare {
+			return
+		}
+		k := 1
+		if u := r.Float64(); u < 0.1 {
+			k = 3
+		} else if u < 0.35 {
+			k = 2
+		}
+		for range k {
+			pn, ok := g.borrower(r.Float64(), r.IntN(1<<30), it.owner)
+			id := g.patronID(int(pn))
+			if !ok || id == borrower.patron || slices.ContainsFunc(it.holds, func(h hold) bool { return h.finished.IsZero() && h.patron == id }) {
+				continue
+			}
+			// The patron's "not needed after" date: two weeks to a year ahead.
+			it.holds = append(it.holds, hold{patron: id, pickup: it.owner, status: "active",
+				placed: between(r, borrower.out, now.Add(-time.Hour)), expires: now.Add(time.Duration(14+r.IntN(351)) * day)})
+		}
+		return
+	}
+	if r.Float64() >= readyShare {
+		return
+	}
+	pn, ok := g.borrower(r.Float64(), r.IntN(1<<30), it.owner)
+	if !ok {
+		return
+	}
+	ready := now.Add(-time.Duration(r.Int64N(int64(6 * day)))).Truncate(time.Second)
+	h := hold{patron: g.patronID(int(pn)), pickup: it.owner, status: "active",
+		placed: ready.Add(-time.Duration(1+r.IntN(20*24)) * time.Hour), expires: ready.Add(7 * day), ready: ready}
+	if n := ready.Add(2 * time.Hour); r.Float64() < 0.9 && n.Before(now) {
+		h.notified = n
+	}
+	it.holds = append(it.holds, h)
+	it.shelved = true
 }
 
 func logOneMinus(u float64) float64 { return logf(1 - u) }
 
-var itemCols = []string{"id", "barcode", "title", "owning_library_id", "status", "last_borrower_id", "created_at", "updated_at"}
+var itemCols = []string{"id", "barcode", "title", "owning_library_id", "status", "last_borrower_id", "hold_shelf_library_id", "created_at", "updated_at"}
 
 func (g *gen) itemSource(pr *progress) pgx.CopyFromSource {
 	var it item
@@ -265,7 +424,11 @@ func (g *gen) itemSource(pr *progress) pgx.CopyFromSource {
 		if it.lastBorrower != nil {
 			lb = *it.lastBorrower
 		}
-		return append(buf, []any{it.id, Barcode(n), it.title, g.libs[it.owner], status, lb, it.created, it.created}), nil
+		var shelf any
+		if it.shelved {
+			shelf = g.libs[it.owner]
+		}
+		return append(buf, []any{it.id, Barcode(n), it.title, g.libs[it.owner], status, lb, shelf, it.created, it.created}), nil
 	}}
 }
 
