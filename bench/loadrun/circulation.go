@@ -233,9 +233,15 @@ func (h *harness) circulation() error {
 		WHERE status = 'active' AND placed_at >= $1`, started); err != nil {
 		return fmt.Errorf("circulation: cancel the run's holds: %w", err)
 	}
+	// Only the run's copies: the seeded ready holds' copies stay on
+	// their shelves.
+	var used []string
+	for _, l := range ls {
+		used = append(append(used, l.popular...), l.tail...)
+	}
 	if _, err := pool.Exec(h.ctx, `UPDATE items SET hold_shelf_library_id = NULL, transit_to_library_id = NULL,
 		transit_since = NULL, transit_from_library_id = NULL
-		WHERE hold_shelf_library_id IS NOT NULL OR transit_to_library_id IS NOT NULL`); err != nil {
+		WHERE barcode = ANY($1) AND (hold_shelf_library_id IS NOT NULL OR transit_to_library_id IS NOT NULL)`, used); err != nil {
 		return fmt.Errorf("circulation: clear the shelves: %w", err)
 	}
 	return nil
