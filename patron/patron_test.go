@@ -174,6 +174,14 @@ func TestResourceCardAndLoanContact(t *testing.T) {
 	if err != nil || c != want {
 		t.Errorf("LoanContact = %+v, %v", c, err)
 	}
+	// A desk's list reads its page's patrons at once; one gone is left out.
+	other2 := register(t, db, kr, patron.Registration{HomeLibraryID: home, CardNumber: "b0102",
+		Fields: patron.Fields{FirstName: "Petr", LastName: "Dvořák", BirthDate: "1990-01-02", PermanentAddress: "Nádražní 3"}})
+	cs, err := patron.LoanContacts(ctx, db, []string{id, other2, "6f1c0f3e-0000-4000-8000-000000000000"})
+	want2 := patron.Contact{PatronID: other2, Name: "Petr Dvořák", CardNumber: "B0102", Address: "Nádražní 3"}
+	if err != nil || len(cs) != 2 || cs[id] != want || cs[other2] != want2 {
+		t.Errorf("LoanContacts = %+v, %v", cs, err)
+	}
 	// Without the optional-data consent the contact data cannot even be kept.
 	if _, err := db.Exec(ctx, `UPDATE patrons SET optional_data_consent = false, optional_data_consent_at = NULL WHERE id = $1`, id); err == nil {
 		t.Error("optional data kept without consent")

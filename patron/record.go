@@ -235,19 +235,38 @@ type Contact struct {
 // only while the patron consents to optional data. A NotFound status if
 // there is no such patron.
 func LoanContact(ctx context.Context, q Querier, patronID string) (Contact, error) {
-	var c Contact
-	err := q.QueryRow(ctx, `
+	cs, err := LoanContacts(ctx, q, []string{patronID})
+	if err != nil {
+		return Contact{}, err
+	}
+	c, ok := cs[patronID]
+	if !ok {
+		return Contact{}, errNotFound
+	}
+	return c, nil
+}
+
+// LoanContacts is LoanContact for several patrons in one statement (a
+// desk's list names a page of them), by id; an id with no patron is
+// absent from the map.
+func LoanContacts(ctx context.Context, q Querier, ids []string) (map[string]Contact, error) {
+	rows, err := q.Query(ctx, `
 		SELECT p.id::text, trim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')),
 		  coalesce((SELECT card_number FROM cards WHERE patron_id = p.id AND active), ''),
 		  coalesce(p.contact_address, p.permanent_address, ''),
 		  CASE WHEN p.optional_data_consent THEN coalesce(p.email, '') ELSE '' END,
 		  CASE WHEN p.optional_data_consent THEN coalesce(p.phone, '') ELSE '' END
-		FROM patrons p WHERE p.id = $1`, patronID).
-		Scan(&c.PatronID, &c.Name, &c.CardNumber, &c.Address, &c.Email, &c.Phone)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Contact{}, errNotFound
+		FROM patrons p WHERE p.id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	out := make(map[string]Contact, len(ids))
+	var c Contact
+	_, err = pgx.ForEachRow(rows, []any{&c.PatronID, &c.Name, &c.CardNumber, &c.Address, &c.Email, &c.Phone}, func() error {
+		out[c.PatronID] = c
+		return nil
+	})
+	return out, err
 }
 
 // Touch records activity of the patron at at (a visit, a loan): retention

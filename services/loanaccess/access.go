@@ -170,7 +170,33 @@ func Contact(ctx context.Context, q Querier, patronID string, d policy.Decision)
 	if err != nil {
 		return nil, err
 	}
-	out := &pb.LoanPatron{PatronId: patronID}
+	return contact(c, d), nil
+}
+
+// Contacts renders several patrons like Contact, each with the field
+// groups of its own decision, reading them in one statement. A patron
+// that no longer exists is left out.
+func Contacts(ctx context.Context, q Querier, decisions map[string]policy.Decision) (map[string]*pb.LoanPatron, error) {
+	if len(decisions) == 0 {
+		return map[string]*pb.LoanPatron{}, nil
+	}
+	ids := make([]string, 0, len(decisions))
+	for id := range decisions {
+		ids = append(ids, id)
+	}
+	cs, err := patron.LoanContacts(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*pb.LoanPatron, len(cs))
+	for id, c := range cs {
+		out[id] = contact(c, decisions[id])
+	}
+	return out, nil
+}
+
+func contact(c patron.Contact, d policy.Decision) *pb.LoanPatron {
+	out := &pb.LoanPatron{PatronId: c.PatronID}
 	if d.Has(policy.FieldName) {
 		out.Name = c.Name
 	}
@@ -183,7 +209,7 @@ func Contact(ctx context.Context, q Querier, patronID string, d policy.Decision)
 	if d.Has(policy.FieldContact) {
 		out.Email, out.Phone = c.Email, c.Phone
 	}
-	return out, nil
+	return out
 }
 
 // InputJSON is the policy input in the canonical form the audit log keeps

@@ -447,8 +447,8 @@ func (s *Service) listedPatrons(ctx context.Context, p identity.Principal, ids [
 	if err != nil {
 		return nil, store.Status(err)
 	}
-	who := map[string]*pb.LoanPatron{}
 	checks := make([]loanaccess.Check, 0, len(unique))
+	allowed := map[string]policy.Decision{}
 	for _, id := range unique {
 		c, ok := decided[id]
 		if !ok {
@@ -456,10 +456,13 @@ func (s *Service) listedPatrons(ctx context.Context, p identity.Principal, ids [
 		}
 		checks = append(checks, c)
 		if c.Decision.Allow {
-			if who[id], err = loanaccess.Contact(ctx, s.db, id, c.Decision); err != nil {
-				return nil, store.Status(err)
-			}
+			allowed[id] = c.Decision
 		}
+	}
+	// One statement for the page's patrons, not one each.
+	who, err := loanaccess.Contacts(ctx, s.db, allowed)
+	if err != nil {
+		return nil, store.Status(err)
 	}
 	if err := s.guard.Record(ctx, p, checks...); err != nil {
 		return nil, err
