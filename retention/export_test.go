@@ -15,6 +15,9 @@ func (e *Engine) SetNow(f func() time.Time) { e.now = f }
 // LoansRowsSQL is the select of the loans step.
 var LoansRowsSQL, LoansStart = steps[0].rows, steps[0].start
 
+// ReservationsRowsSQL is the select of the reservations step.
+var ReservationsRowsSQL, ReservationsStart = steps[1].rows, steps[1].start
+
 // AnonymiseSQL are the statements of AnonymisePatron, by kind.
 func AnonymiseSQL() map[string]string {
 	m := map[string]string{}

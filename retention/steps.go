@@ -103,13 +103,16 @@ var steps = []step{
 			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id >= $2::uuid AND r.result_id <= $3::uuid`,
 		},
 		after: clearLastBorrowers},
-	{name: StepReservations, rows: `
-		SELECT r.pickup_library_id::text, r.id::text, r.id::text
+	{name: StepReservations, start: "-infinity " + minUUID, rows: `
+		SELECT r.pickup_library_id::text, r.id::text,
+		       to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || ' ' || r.id::text
 		FROM reservations r JOIN library_settings s ON s.library_id = r.pickup_library_id
-		WHERE r.id > $1::uuid AND r.patron_id IS NOT NULL AND r.status <> 'active'
+		WHERE (r.finished_at, r.id) > (split_part($1, ' ', 1)::timestamp AT TIME ZONE 'UTC', split_part($1, ' ', 2)::uuid)
+		  AND r.patron_id IS NOT NULL AND r.status <> 'active'
+		  AND r.finished_at < (SELECT max(` + before("history_retention_months", "months") + `) FROM library_settings s)
 		  AND r.finished_at < ` + before("history_retention_months", "months") + `
 		  AND ($3::uuid IS NULL OR r.pickup_library_id = $3::uuid)
-		ORDER BY r.id LIMIT $4 FOR UPDATE OF r SKIP LOCKED`,
+		ORDER BY r.finished_at, r.id LIMIT $4 FOR UPDATE OF r SKIP LOCKED`,
 		apply: []string{
 			`DELETE FROM circulation_requests r USING unnest($1::uuid[]) b(id) WHERE r.result_id = b.id AND r.result_id >= $2::uuid AND r.result_id <= $3::uuid`,
 			`UPDATE reservations SET patron_id = NULL WHERE id >= $2::uuid AND id <= $3::uuid AND id = ANY($1::uuid[])`,
