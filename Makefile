@@ -69,12 +69,12 @@ bench: bench-tools
 	go test -run '^$$' -bench ColdCache -benchtime 2000x -benchmem ./bench/policybench | tee -a $(BENCH_DIR).go.txt
 	go test -run '^$$' -bench 'LoadView|RowOfARead|JSONBText' -benchmem -count 6 ./patron ./audit | tee -a $(BENCH_DIR).go.txt
 	benchstat $(BENCH_DIR).go.txt
-	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 20000 -phases getpatron,search,circulation,holds \
+	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 20000 -phases getpatron,search,circulation,holds,extract \
 		-duration 10s -warmup 3s -rounds 2 -c 1,16
 
-## bench-full: the consortium-scale runs on 1 000 000 patrons and 5 000 000 loans (seeding takes ~3 min the first time; the runs ~30 min, 13 of them the retention run at its default pace): GetPatron vs baseline, search (warm, after a PostgreSQL restart with empty shared buffers, and after one with autoprewarm), circulation, reservations (a patron's holds beside GetPatron, the hold shelf list, their plans), anonymising sampled patrons (rolled back), GetPatron again against a baseline that writes one durable row per read, retention, memory over 5 minutes
+## bench-full: the consortium-scale runs on 1 000 000 patrons and 5 000 000 loans (seeding takes ~3 min the first time; the runs ~30 min, 13 of them the retention run at its default pace): GetPatron vs baseline, search (warm, after a PostgreSQL restart with empty shared buffers, and after one with autoprewarm), circulation, reservations (a patron's holds beside GetPatron, the hold shelf list, their plans), patrons' full data extracts, anonymising sampled patrons (rolled back), GetPatron again against a baseline that writes one durable row per read, retention, memory over 5 minutes
 bench-full: bench-tools
-	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 1000000 -phases getpatron,search,restart-empty,search,search,restart,search,circulation,holds,anonymise,retention,memory \
+	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 1000000 -phases getpatron,search,restart-empty,search,search,restart,search,circulation,holds,extract,anonymise,retention,memory \
 		-duration 20s -rounds 2 -c 1,16 -out $(BENCH_DIR)/results-1000000.json
 	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 1000000 -phases getpatron -baseline-write \
 		-duration 20s -rounds 2 -c 1,16 -out $(BENCH_DIR)/results-1000000-writing-baseline.json

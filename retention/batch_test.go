@@ -3,6 +3,7 @@ package retention_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strconv"
@@ -338,22 +339,28 @@ func TestLoanWalkReadsOnlyDueLoans(t *testing.T) {
 	w.exec(`UPDATE loans SET returned_at = $1::timestamptz - interval '1 day', due_at = $1::timestamptz + interval '20 days',
 		checked_out_at = $1::timestamptz - interval '10 days' WHERE id NOT IN (SELECT id FROM loans ORDER BY id LIMIT 200)`, epoch)
 	w.exec(`ANALYZE loans`)
-	rows, err := w.su.Query(w.ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+retention.LoansRowsSQL, retention.LoansStart, epoch, nil, 1000)
+	walksOnlyDue(t, w, retention.LoansRowsSQL, retention.LoansStart, "loans_retention_idx", 200)
+}
+
+// walksOnlyDue: the step's select (rows, from start) walks index and
+// its index scan returns the due rows and no others.
+func walksOnlyDue(t *testing.T, w *world, rows, start, index string, due int) {
+	t.Helper()
+	r, err := w.su.Query(w.ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+rows, start, epoch, nil, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	plan, err := pgx.CollectRows(r, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(plan, "\n")
-	if !strings.Contains(text, "loans_retention_idx") {
-		t.Fatalf("the loans step does not walk loans_retention_idx:\n%s", text)
+	if !strings.Contains(text, index) {
+		t.Fatalf("the step does not walk %s:\n%s", index, text)
 	}
-	// The index scan returns the 200 due loans and no others.
 	for _, line := range plan {
-		if strings.Contains(line, "loans_retention_idx") && !strings.Contains(line, "rows=200 ") {
-			t.Fatalf("the index scan read other than the 200 due loans:\n%s", text)
+		if strings.Contains(line, index) && !strings.Contains(line, fmt.Sprintf("rows=%d ", due)) {
+			t.Fatalf("the index scan read other than the %d due rows:\n%s", due, text)
 		}
 	}
 }
@@ -380,24 +387,7 @@ func TestReservationWalkReadsOnlyDueReservations(t *testing.T) {
 		SELECT md5('i' || i)::uuid, md5('p' || (i + 500))::uuid, md5('lib')::uuid, $1::timestamptz - interval '3 years', $1::timestamptz + interval '1 day'
 		FROM generate_series(1, 100) i`, epoch)
 	w.exec(`ANALYZE reservations`)
-	rows, err := w.su.Query(w.ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+retention.ReservationsRowsSQL,
-		retention.ReservationsStart, epoch, nil, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(plan, "\n")
-	if !strings.Contains(text, "reservations_retention_idx") {
-		t.Fatalf("the reservations step does not walk reservations_retention_idx:\n%s", text)
-	}
-	for _, line := range plan {
-		if strings.Contains(line, "reservations_retention_idx") && !strings.Contains(line, "rows=150 ") {
-			t.Fatalf("the index scan read other than the 150 due reservations:\n%s", text)
-		}
-	}
+	walksOnlyDue(t, w, retention.ReservationsRowsSQL, retention.ReservationsStart, "reservations_retention_idx", 150)
 }
 
 // TestAnonymiseReadsByIndex: anonymising a patron finds the patron's rows

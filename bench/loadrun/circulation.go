@@ -46,10 +46,7 @@ type opStats struct {
 // (the hold was collected first). The holds the run leaves are cancelled
 // at its end, so the data stays as seeded for the next run.
 func (h *harness) circulation() error {
-	if err := h.startServe(h.url); err != nil {
-		return err
-	}
-	pool, err := h.pool(h.url, false)
+	pool, err := h.servePool()
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/patronfed/patronfed/circulation"
 )
@@ -34,10 +33,7 @@ type holdsResult struct {
 // and the EXPLAIN plans of the statements behind them, of expiring the
 // shelf and of the reservation history's retention step.
 func (h *harness) holds() error {
-	if err := h.startServe(h.url); err != nil {
-		return err
-	}
-	pool, err := h.pool(h.url, false)
+	pool, err := h.servePool()
 	if err != nil {
 		return err
 	}
@@ -153,17 +149,7 @@ func (h *harness) holds() error {
 // as patronfed_app, inside transactions that are rolled back.
 func (h *harness) holdPlans(lib string) (string, error) {
 	tr := &capture{}
-	cfg, err := pgxpool.ParseConfig(h.url)
-	if err != nil {
-		return "", err
-	}
-	cfg.MaxConns = 2
-	cfg.ConnConfig.Tracer = tr
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `SET ROLE patronfed_app`)
-		return err
-	}
-	db, err := pgxpool.NewWithConfig(h.ctx, cfg)
+	db, err := h.tracedPool(tr, 2)
 	if err != nil {
 		return "", err
 	}

@@ -97,7 +97,7 @@ func main() {
 	flag.IntVar(&f.pgPort, "pg-port", 55432, "port of the bench PostgreSQL (127.0.0.1)")
 	flag.IntVar(&f.patrons, "patrons", 1_000_000, "patrons of the generated consortium (5 loans each); one database per size, seeded once")
 	flag.IntVar(&f.libraries, "libraries", 30, "member libraries")
-	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated (getpatron, search, circulation, holds, retention, anonymise, memory); restart and restart-empty restart PostgreSQL")
+	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated (getpatron, search, circulation, holds, extract, retention, anonymise, memory); restart and restart-empty restart PostgreSQL")
 	flag.DurationVar(&f.duration, "duration", 20*time.Second, "length of one measured ghz window")
 	flag.DurationVar(&f.warmup, "warmup", 5*time.Second, "unmeasured warm-up before each server's first window")
 	flag.StringVar(&conc, "c", "1,16", "ghz concurrency levels for getpatron")
@@ -196,6 +196,8 @@ func (h *harness) run() error {
 			err = h.circulation()
 		case "holds":
 			err = h.holds()
+		case "extract":
+			err = h.extract()
 		case "retention":
 			err = h.retention()
 		case "anonymise":
@@ -424,6 +426,15 @@ func (h *harness) login(username string) (string, error) {
 		return "", fmt.Errorf("login %s: %w", username, err)
 	}
 	return resp.GetToken(), nil
+}
+
+// servePool starts patronfed serve on the phase's database and returns a
+// superuser pool on it, for a phase that sets up its load in SQL.
+func (h *harness) servePool() (*pgxpool.Pool, error) {
+	if err := h.startServe(h.url); err != nil {
+		return nil, err
+	}
+	return h.pool(h.url, false)
 }
 
 func (h *harness) pool(url string, role bool) (*pgxpool.Pool, error) {

@@ -42,6 +42,22 @@ func (c *capture) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQ
 
 func (c *capture) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// tracedPool connects as patronfed_app with tr recording the statements
+// of contexts marked with captureKey.
+func (h *harness) tracedPool(tr *capture, conns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(h.url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = conns
+	cfg.ConnConfig.Tracer = tr
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `SET ROLE patronfed_app`)
+		return err
+	}
+	return pgxpool.NewWithConfig(h.ctx, cfg)
+}
+
 var snapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 
 type searchCase struct {
@@ -190,17 +206,7 @@ var namePrefixes = []string{"nov", "svob", "dvo", "proch", "ver", "hor", "mar", 
 
 func (h *harness) search() error {
 	tr := &capture{}
-	cfg, err := pgxpool.ParseConfig(h.url)
-	if err != nil {
-		return err
-	}
-	cfg.MaxConns = 4
-	cfg.ConnConfig.Tracer = tr
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `SET ROLE patronfed_app`)
-		return err
-	}
-	db, err := pgxpool.NewWithConfig(h.ctx, cfg)
+	db, err := h.tracedPool(tr, 4)
 	if err != nil {
 		return err
 	}

@@ -545,13 +545,7 @@ func (g *gen) patron(n int, p *patron) {
 		p.special = []string{"accessible_media"}
 	}
 	if r.Float64() < g.o.ConsentShare {
-		k := 1
-		if u := r.Float64(); u < 0.1 {
-			k = 3
-		} else if u < 0.35 {
-			k = 2
-		}
-		for range k {
+		for range oneToThree(r) {
 			lib := g.libZipf.pick(r.Float64())
 			if lib == p.home || hasLib(p.consents, lib) {
 				continue
@@ -566,6 +560,18 @@ func (g *gen) patron(n int, p *patron) {
 		p.national = fmt.Sprintf("%s-%07d", p.birth.Format("20060102"), n)
 	}
 	p.oldCard = r.Float64() < 0.05
+}
+
+// oneToThree is 1 (65 %), 2 (25 %) or 3 (10 %): libraries a patron
+// consents to, patrons waiting for a copy.
+func oneToThree(r *rand.Rand) int {
+	switch u := r.Float64(); {
+	case u < 0.1:
+		return 3
+	case u < 0.35:
+		return 2
+	}
+	return 1
 }
 
 func hasLib(cs []consentOf, lib int) bool {

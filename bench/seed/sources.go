@@ -373,13 +373,7 @@ func (g *gen) holds(n int, it *item) {
 		if r.Float64() >= waitingShare {
 			return
 		}
-		k := 1
-		if u := r.Float64(); u < 0.1 {
-			k = 3
-		} else if u < 0.35 {
-			k = 2
-		}
-		for range k {
+		for range oneToThree(r) {
 			pn, ok := g.borrower(r.Float64(), r.IntN(1<<30), it.owner)
 			id := g.patronID(int(pn))
 			if !ok || id == borrower.patron || slices.ContainsFunc(it.holds, func(h hold) bool { return h.finished.IsZero() && h.patron == id }) {
