@@ -67,7 +67,7 @@ bench-tools: $(BENCH_TOOLS) $(BIN)/.opa-$(OPA_VERSION)
 bench: bench-tools
 	go test -run '^$$' -bench . -skip ColdCache -benchmem -count 6 ./bench/policybench ./policy | tee $(BENCH_DIR).go.txt
 	go test -run '^$$' -bench ColdCache -benchtime 2000x -benchmem ./bench/policybench | tee -a $(BENCH_DIR).go.txt
-	go test -run '^$$' -bench 'LoadView|RowOfARead|JSONBText' -benchmem -count 6 ./patron ./audit | tee -a $(BENCH_DIR).go.txt
+	go test -run '^$$' -bench 'LoadView|ResourceAndContact|RowOfARead|JSONBText' -benchmem -count 6 ./patron ./audit | tee -a $(BENCH_DIR).go.txt
 	benchstat $(BENCH_DIR).go.txt
 	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 20000 -phases getpatron,search,circulation,holds,extract \
 		-duration 10s -warmup 3s -rounds 2 -c 1,16

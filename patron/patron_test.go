@@ -3,6 +3,7 @@ package patron_test
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +182,15 @@ func TestResourceCardAndLoanContact(t *testing.T) {
 	want2 := patron.Contact{PatronID: other2, Name: "Petr Dvořák", CardNumber: "B0102", Address: "Nádražní 3"}
 	if err != nil || len(cs) != 2 || cs[id] != want || cs[other2] != want2 {
 		t.Errorf("LoanContacts = %+v, %v", cs, err)
+	}
+	// The resources and contacts in one statement: the same as read apart.
+	rs, cs, err := patron.LoadResourcesAndContacts(ctx, db, []string{other2, id, "6f1c0f3e-0000-4000-8000-000000000000"})
+	if err != nil || len(rs) != 2 || len(cs) != 2 || cs[id] != want || cs[other2] != want2 ||
+		!reflect.DeepEqual(rs[id], res) || rs[other2].HomeLibraryID != home || len(rs[other2].ConsentLibraryIDs) != 0 {
+		t.Errorf("LoadResourcesAndContacts = %+v, %+v, %v", rs, cs, err)
+	}
+	if _, _, err := patron.LoadResourceAndContact(ctx, db, "6f1c0f3e-0000-4000-8000-000000000000"); status.Code(err) != codes.NotFound {
+		t.Errorf("LoadResourceAndContact of a missing patron: %v", err)
 	}
 	// Without the optional-data consent the contact data cannot even be kept.
 	if _, err := db.Exec(ctx, `UPDATE patrons SET optional_data_consent = false, optional_data_consent_at = NULL WHERE id = $1`, id); err == nil {

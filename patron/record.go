@@ -3,6 +3,7 @@ package patron
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -191,26 +192,76 @@ func LoadResource(ctx context.Context, q Querier, patronID string) (policy.Resou
 // LoadResources is LoadResource for many patrons in one query; patrons that
 // do not exist are absent from the map.
 func LoadResources(ctx context.Context, q Querier, patronIDs []string) (map[string]policy.Resource, error) {
-	rows, err := q.Query(ctx, `
-		SELECT p.id::text, p.home_library_id::text, p.optional_data_consent, `+archivedSQL+`,
+	out := make(map[string]policy.Resource, len(patronIDs))
+	err := loadPatrons(ctx, q, resourceCols, patronIDs, func(r *policy.Resource, _ *Contact) { out[r.PatronID] = *r })
+	return out, err
+}
+
+// resourceCols are what the policy needs of patron p (policy.Resource),
+// contactCols what a desk handling a loan sees (Contact, less the id):
+// one list each, so that a page or a read can take either or both in one
+// statement.
+const (
+	resourceCols = `p.id::text, p.home_library_id::text, p.optional_data_consent, ` + archivedSQL + `,
 		  ARRAY(SELECT c.library_id::text FROM consents c WHERE c.patron_id = p.id ORDER BY c.library_id),
 		  ARRAY(SELECT DISTINCT l.lending_library_id::text FROM loans l
-		        WHERE l.patron_id = p.id AND l.returned_at IS NULL ORDER BY 1)
-		FROM patrons p WHERE p.id = ANY($1::uuid[])`, patronIDs)
+		        WHERE l.patron_id = p.id AND l.returned_at IS NULL ORDER BY 1)`
+	contactCols = `trim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')),
+		  coalesce((SELECT card_number FROM cards WHERE patron_id = p.id AND active), ''),
+		  coalesce(p.contact_address, p.permanent_address, ''),
+		  CASE WHEN p.optional_data_consent THEN coalesce(p.email, '') ELSE '' END,
+		  CASE WHEN p.optional_data_consent THEN coalesce(p.phone, '') ELSE '' END`
+)
+
+// loadPatrons reads cols (resourceCols, resourceCols + contactCols, or
+// p.id and contactCols) of the patrons ids and hands each row to fn.
+func loadPatrons(ctx context.Context, q Querier, cols string, ids []string, fn func(*policy.Resource, *Contact)) error {
+	rows, err := q.Query(ctx, `SELECT `+cols+` FROM patrons p WHERE p.id = ANY($1::uuid[])`, ids)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer rows.Close()
-	out := make(map[string]policy.Resource, len(patronIDs))
-	for rows.Next() {
-		var r policy.Resource
-		if err := rows.Scan(&r.PatronID, &r.HomeLibraryID, &r.OptionalDataConsent, &r.Archived,
-			&r.ConsentLibraryIDs, &r.ActiveLoanLibraryIDs); err != nil {
-			return nil, err
-		}
-		out[r.PatronID] = r
+	var r policy.Resource
+	var c Contact
+	dest := []any{&r.PatronID}
+	if strings.HasPrefix(cols, resourceCols) {
+		dest = append(dest, &r.HomeLibraryID, &r.OptionalDataConsent, &r.Archived, &r.ConsentLibraryIDs, &r.ActiveLoanLibraryIDs)
 	}
-	return out, rows.Err()
+	if strings.HasSuffix(cols, contactCols) {
+		dest = append(dest, &c.Name, &c.CardNumber, &c.Address, &c.Email, &c.Phone)
+	}
+	_, err = pgx.ForEachRow(rows, dest, func() error {
+		c.PatronID = r.PatronID
+		fn(&r, &c)
+		r = policy.Resource{PatronID: r.PatronID}
+		return nil
+	})
+	return err
+}
+
+// LoadResourceAndContact is LoadResourcesAndContacts for one patron; a
+// NotFound status if there is no such patron.
+func LoadResourceAndContact(ctx context.Context, q Querier, patronID string) (policy.Resource, Contact, error) {
+	res, cs, err := LoadResourcesAndContacts(ctx, q, []string{patronID})
+	if err != nil {
+		return policy.Resource{}, Contact{}, err
+	}
+	r, ok := res[patronID]
+	if !ok {
+		return policy.Resource{}, Contact{}, errNotFound
+	}
+	return r, cs[patronID], nil
+}
+
+// LoadResourcesAndContacts is LoadResources and LoanContacts in one
+// statement, for a read that decides on patrons and shows those it may:
+// the contacts of patrons the decision denies are read but must not be
+// shown. Patrons that do not exist are absent from both maps.
+func LoadResourcesAndContacts(ctx context.Context, q Querier, patronIDs []string) (map[string]policy.Resource, map[string]Contact, error) {
+	res, cs := make(map[string]policy.Resource, len(patronIDs)), make(map[string]Contact, len(patronIDs))
+	err := loadPatrons(ctx, q, resourceCols+`, `+contactCols, patronIDs, func(r *policy.Resource, c *Contact) {
+		res[r.PatronID], cs[r.PatronID] = *r, *c
+	})
+	return res, cs, err
 }
 
 // IDByCard returns the patron id of an ACTIVE card; a NotFound status
@@ -250,22 +301,8 @@ func LoanContact(ctx context.Context, q Querier, patronID string) (Contact, erro
 // desk's list names a page of them), by id; an id with no patron is
 // absent from the map.
 func LoanContacts(ctx context.Context, q Querier, ids []string) (map[string]Contact, error) {
-	rows, err := q.Query(ctx, `
-		SELECT p.id::text, trim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')),
-		  coalesce((SELECT card_number FROM cards WHERE patron_id = p.id AND active), ''),
-		  coalesce(p.contact_address, p.permanent_address, ''),
-		  CASE WHEN p.optional_data_consent THEN coalesce(p.email, '') ELSE '' END,
-		  CASE WHEN p.optional_data_consent THEN coalesce(p.phone, '') ELSE '' END
-		FROM patrons p WHERE p.id = ANY($1::uuid[])`, ids)
-	if err != nil {
-		return nil, err
-	}
 	out := make(map[string]Contact, len(ids))
-	var c Contact
-	_, err = pgx.ForEachRow(rows, []any{&c.PatronID, &c.Name, &c.CardNumber, &c.Address, &c.Email, &c.Phone}, func() error {
-		out[c.PatronID] = c
-		return nil
-	})
+	err := loadPatrons(ctx, q, `p.id::text, `+contactCols, ids, func(_ *policy.Resource, c *Contact) { out[c.PatronID] = *c })
 	return out, err
 }
 

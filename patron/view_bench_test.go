@@ -58,3 +58,46 @@ func BenchmarkLoadView(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResourceAndContact reads what a desk's read of one patron's
+// loans or holds decides on and shows (docs/performance.md, optimisation
+// 28): the resource and the contact apart, two statements, as before, and
+// together in one.
+func BenchmarkResourceAndContact(b *testing.B) {
+	ctx := context.Background()
+	db := pgtest.NewPool(b)
+	enc, idx := pii.GenerateKeyringSpec()
+	kr, err := pii.ParseKeyring(enc, idx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var home string
+	if err := db.QueryRow(ctx, `INSERT INTO libraries (code, name, country) VALUES ('BRNO', 'B', 'CZ') RETURNING id::text`).Scan(&home); err != nil {
+		b.Fatal(err)
+	}
+	id, err := patron.Register(ctx, db, kr, &patron.Registration{HomeLibraryID: home, CardNumber: "B0100", OptionalDataConsent: true,
+		At: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), Fields: patron.Fields{FirstName: "Jana", LastName: "Nováková",
+			BirthDate: "1985-04-12", PermanentAddress: "Masarykova 12", Email: "jana@example.cz"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("apart", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := patron.LoadResource(ctx, db, id); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := patron.LoanContact(ctx, db, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("together", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := patron.LoadResourceAndContact(ctx, db, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -72,6 +72,50 @@ func (g *Guard) DecideMany(ctx context.Context, q Querier, p identity.Principal,
 	if err != nil {
 		return nil, err
 	}
+	return g.decideAll(ctx, p, action, res)
+}
+
+// DecideWithContacts is DecideMany that also returns, rendered for its
+// decision, the contact of each patron the decision allows, read in the
+// same statement as the patrons' resources (a desk's list, or one
+// patron's loans or holds: one statement instead of two).
+func (g *Guard) DecideWithContacts(ctx context.Context, q Querier, p identity.Principal, action string, patronIDs []string) (map[string]Check, map[string]*pb.LoanPatron, error) {
+	res, cs, err := patron.LoadResourcesAndContacts(ctx, q, patronIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	checks, err := g.decideAll(ctx, p, action, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	who := make(map[string]*pb.LoanPatron, len(checks))
+	for id, c := range checks {
+		if c.Decision.Allow {
+			who[id] = contact(cs[id], c.Decision)
+		}
+	}
+	return checks, who, nil
+}
+
+// DecideWithContact is Decide that also returns the patron's contact
+// rendered for the decision (nil if denied), read in the same statement.
+func (g *Guard) DecideWithContact(ctx context.Context, q Querier, p identity.Principal, action, patronID string) (Check, *pb.LoanPatron, error) {
+	res, c, err := patron.LoadResourceAndContact(ctx, q, patronID)
+	if err != nil {
+		return Check{}, nil, err
+	}
+	checks, err := g.decideAll(ctx, p, action, map[string]policy.Resource{patronID: res})
+	if err != nil {
+		return Check{}, nil, err
+	}
+	check := checks[patronID]
+	if !check.Decision.Allow {
+		return check, nil, nil
+	}
+	return check, contact(c, check.Decision), nil
+}
+
+func (g *Guard) decideAll(ctx context.Context, p identity.Principal, action string, res map[string]policy.Resource) (map[string]Check, error) {
 	out := make(map[string]Check, len(res))
 	for id, r := range res {
 		in := policy.Input{Subject: Subject(p), Action: action, Resource: r}
@@ -171,28 +215,6 @@ func Contact(ctx context.Context, q Querier, patronID string, d policy.Decision)
 		return nil, err
 	}
 	return contact(c, d), nil
-}
-
-// Contacts renders several patrons like Contact, each with the field
-// groups of its own decision, reading them in one statement. A patron
-// that no longer exists is left out.
-func Contacts(ctx context.Context, q Querier, decisions map[string]policy.Decision) (map[string]*pb.LoanPatron, error) {
-	if len(decisions) == 0 {
-		return map[string]*pb.LoanPatron{}, nil
-	}
-	ids := make([]string, 0, len(decisions))
-	for id := range decisions {
-		ids = append(ids, id)
-	}
-	cs, err := patron.LoanContacts(ctx, q, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*pb.LoanPatron, len(cs))
-	for id, c := range cs {
-		out[id] = contact(c, decisions[id])
-	}
-	return out, nil
 }
 
 func contact(c patron.Contact, d policy.Decision) *pb.LoanPatron {

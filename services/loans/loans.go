@@ -411,7 +411,7 @@ func ownUnlessSeen(c loanaccess.Check, p identity.Principal) string {
 // audits before anything is returned.
 func (s *Service) readPatron(ctx context.Context, p identity.Principal, patronID string,
 	fn func(loanaccess.Check, *pb.LoanPatron) error) error {
-	check, err := s.guard.Decide(ctx, s.db, p, policy.ActionLoanRead, patronID)
+	check, who, err := s.guard.DecideWithContact(ctx, s.db, p, policy.ActionLoanRead, patronID)
 	if err != nil {
 		return store.Status(err)
 	}
@@ -421,11 +421,7 @@ func (s *Service) readPatron(ctx context.Context, p identity.Principal, patronID
 		}
 		return loanaccess.Denied(check)
 	}
-	who, err := loanaccess.Contact(ctx, s.db, patronID, check.Decision)
-	if err == nil {
-		err = fn(check, who)
-	}
-	if err != nil {
+	if err := fn(check, who); err != nil {
 		return store.Status(err)
 	}
 	return s.guard.Record(ctx, p, check)
@@ -443,26 +439,16 @@ func (s *Service) listedPatrons(ctx context.Context, p identity.Principal, ids [
 			unique = append(unique, id)
 		}
 	}
-	decided, err := s.guard.DecideMany(ctx, s.db, p, policy.ActionLoanRead, unique)
+	// One statement for the page's patrons: their resources and contacts.
+	decided, who, err := s.guard.DecideWithContacts(ctx, s.db, p, policy.ActionLoanRead, unique)
 	if err != nil {
 		return nil, store.Status(err)
 	}
 	checks := make([]loanaccess.Check, 0, len(unique))
-	allowed := map[string]policy.Decision{}
 	for _, id := range unique {
-		c, ok := decided[id]
-		if !ok {
-			continue
+		if c, ok := decided[id]; ok {
+			checks = append(checks, c)
 		}
-		checks = append(checks, c)
-		if c.Decision.Allow {
-			allowed[id] = c.Decision
-		}
-	}
-	// One statement for the page's patrons, not one each.
-	who, err := loanaccess.Contacts(ctx, s.db, allowed)
-	if err != nil {
-		return nil, store.Status(err)
 	}
 	if err := s.guard.Record(ctx, p, checks...); err != nil {
 		return nil, err
