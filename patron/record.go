@@ -3,7 +3,6 @@ package patron
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -193,16 +192,16 @@ func LoadResource(ctx context.Context, q Querier, patronID string) (policy.Resou
 // do not exist are absent from the map.
 func LoadResources(ctx context.Context, q Querier, patronIDs []string) (map[string]policy.Resource, error) {
 	out := make(map[string]policy.Resource, len(patronIDs))
-	err := loadPatrons(ctx, q, resourceCols, patronIDs, func(r *policy.Resource, _ *Contact) { out[r.PatronID] = *r })
+	err := loadPatrons(ctx, q, patronIDs, true, false, func(r *policy.Resource, _ *Contact) { out[r.PatronID] = *r })
 	return out, err
 }
 
 // resourceCols are what the policy needs of patron p (policy.Resource),
-// contactCols what a desk handling a loan sees (Contact, less the id):
-// one list each, so that a page or a read can take either or both in one
-// statement.
+// contactCols what a desk handling a loan sees (Contact), both less the
+// id: one list each, so that a page or a read can take either or both in
+// one statement.
 const (
-	resourceCols = `p.id::text, p.home_library_id::text, p.optional_data_consent, ` + archivedSQL + `,
+	resourceCols = `p.home_library_id::text, p.optional_data_consent, ` + archivedSQL + `,
 		  ARRAY(SELECT c.library_id::text FROM consents c WHERE c.patron_id = p.id ORDER BY c.library_id),
 		  ARRAY(SELECT DISTINCT l.lending_library_id::text FROM loans l
 		        WHERE l.patron_id = p.id AND l.returned_at IS NULL ORDER BY 1)`
@@ -213,26 +212,28 @@ const (
 		  CASE WHEN p.optional_data_consent THEN coalesce(p.phone, '') ELSE '' END`
 )
 
-// loadPatrons reads cols (resourceCols, resourceCols + contactCols, or
-// p.id and contactCols) of the patrons ids and hands each row to fn.
-func loadPatrons(ctx context.Context, q Querier, cols string, ids []string, fn func(*policy.Resource, *Contact)) error {
+// loadPatrons reads the patrons ids (their resource, their contact or
+// both) and hands each row to fn.
+func loadPatrons(ctx context.Context, q Querier, ids []string, resource, contact bool, fn func(*policy.Resource, *Contact)) error {
+	var r policy.Resource
+	var c Contact
+	cols, dest := `p.id::text`, []any{&r.PatronID}
+	if resource {
+		cols += `, ` + resourceCols
+		dest = append(dest, &r.HomeLibraryID, &r.OptionalDataConsent, &r.Archived, &r.ConsentLibraryIDs, &r.ActiveLoanLibraryIDs)
+	}
+	if contact {
+		cols += `, ` + contactCols
+		dest = append(dest, &c.Name, &c.CardNumber, &c.Address, &c.Email, &c.Phone)
+	}
 	rows, err := q.Query(ctx, `SELECT `+cols+` FROM patrons p WHERE p.id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return err
 	}
-	var r policy.Resource
-	var c Contact
-	dest := []any{&r.PatronID}
-	if strings.HasPrefix(cols, resourceCols) {
-		dest = append(dest, &r.HomeLibraryID, &r.OptionalDataConsent, &r.Archived, &r.ConsentLibraryIDs, &r.ActiveLoanLibraryIDs)
-	}
-	if strings.HasSuffix(cols, contactCols) {
-		dest = append(dest, &c.Name, &c.CardNumber, &c.Address, &c.Email, &c.Phone)
-	}
 	_, err = pgx.ForEachRow(rows, dest, func() error {
 		c.PatronID = r.PatronID
 		fn(&r, &c)
-		r = policy.Resource{PatronID: r.PatronID}
+		r = policy.Resource{} // fresh slices for the next row
 		return nil
 	})
 	return err
@@ -258,7 +259,7 @@ func LoadResourceAndContact(ctx context.Context, q Querier, patronID string) (po
 // shown. Patrons that do not exist are absent from both maps.
 func LoadResourcesAndContacts(ctx context.Context, q Querier, patronIDs []string) (map[string]policy.Resource, map[string]Contact, error) {
 	res, cs := make(map[string]policy.Resource, len(patronIDs)), make(map[string]Contact, len(patronIDs))
-	err := loadPatrons(ctx, q, resourceCols+`, `+contactCols, patronIDs, func(r *policy.Resource, c *Contact) {
+	err := loadPatrons(ctx, q, patronIDs, true, true, func(r *policy.Resource, c *Contact) {
 		res[r.PatronID], cs[r.PatronID] = *r, *c
 	})
 	return res, cs, err
@@ -302,7 +303,7 @@ func LoanContact(ctx context.Context, q Querier, patronID string) (Contact, erro
 // absent from the map.
 func LoanContacts(ctx context.Context, q Querier, ids []string) (map[string]Contact, error) {
 	out := make(map[string]Contact, len(ids))
-	err := loadPatrons(ctx, q, `p.id::text, `+contactCols, ids, func(_ *policy.Resource, c *Contact) { out[c.PatronID] = *c })
+	err := loadPatrons(ctx, q, ids, false, true, func(_ *policy.Resource, c *Contact) { out[c.PatronID] = *c })
 	return out, err
 }
 
