@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/patronfed/patronfed/patron"
 	"github.com/patronfed/patronfed/pgtest"
 	"github.com/patronfed/patronfed/pii"
@@ -15,13 +17,7 @@ import (
 // in one statement. allocs/op is what the read adds to the garbage
 // collector's work on every GetPatron (docs/performance.md).
 func BenchmarkLoadView(b *testing.B) {
-	ctx := context.Background()
-	db := pgtest.NewPool(b)
-	enc, idx := pii.GenerateKeyringSpec()
-	kr, err := pii.ParseKeyring(enc, idx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ctx, db, kr := benchDB(b)
 	var home, other string
 	if err := db.QueryRow(ctx, `WITH l AS (INSERT INTO libraries (code, name, country) VALUES ('BRNO', 'B', 'CZ'), ('SLAV', 'S', 'CZ') RETURNING id::text, code)
 		SELECT (SELECT id FROM l WHERE code = 'BRNO'), (SELECT id FROM l WHERE code = 'SLAV')`).Scan(&home, &other); err != nil {
@@ -64,13 +60,7 @@ func BenchmarkLoadView(b *testing.B) {
 // 28): the resource and the contact apart, two statements, as before, and
 // together in one.
 func BenchmarkResourceAndContact(b *testing.B) {
-	ctx := context.Background()
-	db := pgtest.NewPool(b)
-	enc, idx := pii.GenerateKeyringSpec()
-	kr, err := pii.ParseKeyring(enc, idx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ctx, db, kr := benchDB(b)
 	var home string
 	if err := db.QueryRow(ctx, `INSERT INTO libraries (code, name, country) VALUES ('BRNO', 'B', 'CZ') RETURNING id::text`).Scan(&home); err != nil {
 		b.Fatal(err)
@@ -100,4 +90,15 @@ func BenchmarkResourceAndContact(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchDB is a database of its own and a fresh keyring for a benchmark.
+func benchDB(b *testing.B) (context.Context, *pgxpool.Pool, *pii.Keyring) {
+	b.Helper()
+	enc, idx := pii.GenerateKeyringSpec()
+	kr, err := pii.ParseKeyring(enc, idx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return context.Background(), pgtest.NewPool(b), kr
 }
