@@ -37,7 +37,7 @@ func TestShelfReadsByIndex(t *testing.T) {
 		// Each copy's test probes the small index of ready holds only
 		// (migration 00024).
 		"to clear, the probe": {toClearSQL, "reservations_ready_item_idx", []any{lib}},
-		"shelf":    {holdShelfSQL, "reservations_shelf_idx", []any{lib, true, 50, 0}},
+		"shelf":               {holdShelfSQL, "reservations_shelf_idx", []any{lib, true, 50, 0}},
 	} {
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
