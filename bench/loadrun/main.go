@@ -94,7 +94,7 @@ func main() {
 	var f flags
 	var conc string
 	flag.StringVar(&f.dir, "dir", filepath.Join(os.TempDir(), "patronfed-bench"), "working directory: the PostgreSQL cluster (seeded once per size), keys, binaries, logs, profiles")
-	flag.IntVar(&f.pgPort, "pg-port", 55432, "port of the bench PostgreSQL (127.0.0.1)")
+	flag.IntVar(&f.pgPort, "pg-port", 25432, "port of the bench PostgreSQL (127.0.0.1; below the ephemeral range, where a client connection's TIME_WAIT can hold a port)")
 	flag.IntVar(&f.patrons, "patrons", 1_000_000, "patrons of the generated consortium (5 loans each); one database per size, seeded once")
 	flag.IntVar(&f.libraries, "libraries", 30, "member libraries")
 	flag.StringVar(&f.phases, "phases", "getpatron,search,circulation,retention,memory", "phases to run, comma separated (getpatron, search, circulation, holds, extract, retention, anonymise, memory); restart and restart-empty restart PostgreSQL")

@@ -38,12 +38,18 @@ func devLoopback(fs *flag.FlagSet, cfg *config.Config) {
 // devCmd runs the whole product on a private PostgreSQL under --data-dir:
 // the first run creates the cluster, keys and demo consortium; later runs
 // reuse them. Ctrl-C stops the server, then PostgreSQL.
+// devPGPort is the private PostgreSQL's port for dev and seed. It lies
+// below Linux's ephemeral range (32768-60999): a port inside it can be
+// held by any client connection's TIME_WAIT for a minute, and then the
+// postmaster cannot bind it (seen with 54329, the earlier default).
+const devPGPort = 25329
+
 func devCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var cfg config.Config
 	cfg.Register(fs)
 	dataDir := fs.String("data-dir", ".data", "where the private PostgreSQL cluster and dev keys live")
-	pgPort := fs.Int("pg-port", 54329, "port of the private PostgreSQL (127.0.0.1 only)")
+	pgPort := fs.Int("pg-port", devPGPort, "port of the private PostgreSQL (127.0.0.1 only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

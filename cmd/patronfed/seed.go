@@ -32,7 +32,7 @@ func seedCmd(ctx context.Context, args []string, out io.Writer) error {
 	var cfg config.Config
 	cfg.Register(fs)
 	dataDir := fs.String("data-dir", ".data", "without --database-url: the `patronfed dev` data directory to seed")
-	pgPort := fs.Int("pg-port", 54329, "without --database-url: port of the private PostgreSQL")
+	pgPort := fs.Int("pg-port", devPGPort, "without --database-url: port of the private PostgreSQL")
 	var o seed.Options
 	fs.IntVar(&o.Patrons, "patrons", 1_000_000, "patrons")
 	fs.IntVar(&o.Libraries, "libraries", 30, "member libraries (LIB01 is the largest)")
