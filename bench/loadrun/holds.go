@@ -30,8 +30,9 @@ type holdsResult struct {
 // and audited like GetPatron, measured beside GetPatron on the same
 // patrons in alternating windows), the biggest library's hold shelf list
 // (ListHoldShelf: one decision and audit entry per patron on the page),
-// and the EXPLAIN plans of the statements behind them, of expiring the
-// shelf and of the reservation history's retention step.
+// and the EXPLAIN plans of the statements behind them and of expiring the
+// shelf. (The reservation history's retention walk has its plan test:
+// TestReservationWalkReadsOnlyDueReservations.)
 func (h *harness) holds() error {
 	pool, err := h.servePool()
 	if err != nil {
