@@ -8,8 +8,11 @@
 // document numbers are sealed with the instance's keyring (AES-GCM bound to
 // patron and kind, with the blind index), optional contact data exists only
 // with the optional-data consent, every share consent has its history event,
-// every active loan's item is on loan (one active loan per item), and the
-// item's last borrower is the patron of its latest returned loan. Everything
+// every active loan's item is on loan (one active loan per item), the
+// item's last borrower is the patron of its latest returned loan, and the
+// reservations (since version 5) are as circulation leaves them: waiting
+// holds on copies on loan, ready ones with their copy on the pickup
+// library's hold shelf, and fulfilled, cancelled and expired history. Everything
 // is derived from Options.Seed and the row number, so a run is
 // reproducible (ids included) except for the ciphertexts' random nonces.
 //
