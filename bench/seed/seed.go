@@ -12,7 +12,11 @@
 // item's last borrower is the patron of its latest returned loan, and the
 // reservations (since version 5) are as circulation leaves them: waiting
 // holds on copies on loan, ready ones with their copy on the pickup
-// library's hold shelf, and fulfilled, cancelled and expired history. Everything
+// library's hold shelf, and fulfilled, cancelled and expired history.
+// Since version 6 every item is a copy of a catalogue record (a title:
+// most have one copy, bestsellers one in most libraries), and patrons wait
+// in titles' queues (title holds, captured by the first copy checked in);
+// half of the holds that reached the hold shelf were title holds. Everything
 // is derived from Options.Seed and the row number, so a run is
 // reproducible (ids included) except for the ciphertexts' random nonces.
 //
@@ -45,7 +49,7 @@ import (
 
 // Version changes whenever the generator produces different data for the
 // same options (the load harness keeps one database per version).
-const Version = 5
+const Version = 6
 
 // Options shape a consortium.
 type Options struct {
@@ -139,11 +143,14 @@ type Result struct {
 	Patrons, Cards, Identifiers           int64
 	Consents, ConsentEvents, Items, Loans int64
 	ActiveLoans, ExpiredLoans             int64
-	// Reservations: all; Waiting and Ready: the active ones, for a copy
-	// on loan and on the hold shelf.
-	Reservations, Waiting, Ready int64
-	AuditEntries                 int64
-	Duration                     time.Duration
+	// Records: catalogue records (titles) the items are copies of.
+	Records int64
+	// Reservations: all; Waiting and Ready: the active ones not yet and
+	// already on a hold shelf; TitleWaiting: of the waiting ones, those in
+	// a title's queue (no copy captured yet).
+	Reservations, Waiting, Ready, TitleWaiting int64
+	AuditEntries                               int64
+	Duration                                   time.Duration
 }
 
 // LibraryCode is the code of library i (0-based): LIB01, LIB02, ...
@@ -158,6 +165,10 @@ func CardNumber(n int) string { return fmt.Sprintf("P%08d", n) }
 
 // Barcode is the barcode of generated item n.
 func Barcode(n int) string { return fmt.Sprintf("I%08d", n) }
+
+// RecordID is the catalogue record id of generated record n (as the
+// Czech union catalogue, SKC, numbers its records).
+func RecordID(n int) string { return fmt.Sprintf("SKC%09d", n+1) }
 
 // ErrSeeded is returned when the database already holds a generated
 // consortium.
@@ -261,7 +272,8 @@ func Run(ctx context.Context, db *pgxpool.Pool, kr *pii.Keyring, o Options) (*Re
 	}
 	_, _ = db.Exec(ctx, "CHECKPOINT")
 	res.ActiveLoans, res.ExpiredLoans = g.activeLoans.Load(), g.expiredLoans.Load()
-	res.Waiting, res.Ready = g.waiting.Load(), g.ready.Load()
+	res.Waiting, res.Ready, res.TitleWaiting = g.waiting.Load(), g.ready.Load(), g.titleWaiting.Load()
+	res.Records = int64(len(g.recFirst) - 1)
 	res.Duration = time.Since(start)
 	return res, nil
 }
@@ -336,6 +348,10 @@ type gen struct {
 	libZipf    zipf
 	byHome     [][]int32 // library → patrons registered there
 	consenting [][]int32 // library → patrons consenting to it
+	// recOf: item → its catalogue record; recFirst: record → its first
+	// item (the copies of a record are consecutive items), and one more
+	// entry, the number of items.
+	recOf, recFirst []int32
 
 	perLoanItem  float64 // history loans per item
 	pActive      float64
@@ -343,6 +359,7 @@ type gen struct {
 	expiredLoans atomic.Int64
 	waiting      atomic.Int64
 	ready        atomic.Int64
+	titleWaiting atomic.Int64
 }
 
 func newGen(o Options) *gen {
@@ -405,8 +422,9 @@ func (g *gen) setup(ctx context.Context, db *pgxpool.Pool) error {
 }
 
 // model computes every patron's home library and consents (for borrower
-// choice and the result).
+// choice and the result), and the catalogue records of the items.
 func (g *gen) model() {
+	g.records()
 	g.byHome = make([][]int32, g.o.Libraries)
 	g.consenting = make([][]int32, g.o.Libraries)
 	var p patron
@@ -422,7 +440,7 @@ func (g *gen) model() {
 func (g *gen) estimateRows() int64 {
 	o := g.o
 	return int64(float64(o.Patrons)*(1+1.05+0.62+2*o.ConsentShare*1.4+0.4) + float64(o.Items) + float64(o.Loans)*(1+fulfilledShare) +
-		float64(o.Items)*(cancelledShare+lapsedShare+o.ActiveShare*waitingShare*1.45))
+		float64(o.Items)*(cancelledShare+lapsedShare+o.ActiveShare*waitingShare*1.45+titleQueueRows))
 }
 
 // rng returns the generator of row n of a stream: the same row always
@@ -449,6 +467,12 @@ const (
 	streamPatron = 1
 	streamItem   = 2
 	streamHold   = 4 // 3 is the audit log's
+	// Since generator version 6: the copies of each record, its title
+	// queue (and the queue's reservation ids), and which of an item's
+	// holds were title holds.
+	streamRecord     = 5
+	streamTitleQueue = 6
+	streamTitleHold  = 7
 )
 
 func (g *gen) patronID(n int) [16]byte { return g.uuidOf(streamPatron, uint64(n)) }

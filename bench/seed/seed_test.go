@@ -2,6 +2,7 @@ package seed_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/patronfed/patronfed/audit"
 	"github.com/patronfed/patronfed/auth"
 	"github.com/patronfed/patronfed/bench/seed"
+	"github.com/patronfed/patronfed/circulation"
 	"github.com/patronfed/patronfed/pgtest"
 	"github.com/patronfed/patronfed/pii"
 )
@@ -65,6 +67,7 @@ func TestRun(t *testing.T) {
 	}
 	checkAuditLog(t, pool, res, now)
 	checkReservations(t, pool, res, now)
+	checkTitles(t, pool, res)
 }
 
 // checkReservations: the generated reservations are as many as reported,
@@ -157,5 +160,81 @@ func checkAuditLog(t *testing.T, pool *pgxpool.Pool, res *seed.Result, now time.
 	if allowed+denied != res.AuditEntries || denied == 0 || crossLibrary == 0 || denied > allowed/10 {
 		t.Errorf("staff reads: %d allowed (%d of another library's patron), %d denied, of %d entries",
 			allowed, crossLibrary, denied, res.AuditEntries)
+	}
+}
+
+// checkTitles: every item is a copy of a catalogue record whose copies
+// share its title, some records have many copies, and the title holds are
+// as circulation leaves them: a title waits in its queue only while a
+// copy is on loan, nobody waits for a title they borrow or already hold a
+// copy of, a captured title hold is for a copy of its title, and the
+// queue's positions are as ListPatronReservations reads them.
+func checkTitles(t *testing.T, pool *pgxpool.Pool, res *seed.Result) {
+	t.Helper()
+	ctx := context.Background()
+	var records, noRecord, mixedTitles, bestsellers, titleWaiting, captured, fulfilled int64
+	if err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(DISTINCT record_id) FROM items), (SELECT count(*) FROM items WHERE record_id IS NULL),
+		(SELECT count(*) FROM (SELECT FROM items GROUP BY record_id HAVING count(DISTINCT title) > 1) m),
+		(SELECT count(*) FROM (SELECT FROM items GROUP BY record_id HAVING count(*) >= 10) b),
+		count(*) FILTER (WHERE status = 'active' AND item_id IS NULL),
+		count(*) FILTER (WHERE status = 'active' AND item_id IS NOT NULL AND record_id IS NOT NULL),
+		count(*) FILTER (WHERE status = 'fulfilled' AND record_id IS NOT NULL)
+		FROM reservations`).Scan(&records, &noRecord, &mixedTitles, &bestsellers, &titleWaiting, &captured, &fulfilled); err != nil {
+		t.Fatal(err)
+	}
+	if records != res.Records || titleWaiting != res.TitleWaiting {
+		t.Errorf("records/title holds waiting in the tables %d/%d, reported %d/%d", records, titleWaiting, res.Records, res.TitleWaiting)
+	}
+	if noRecord != 0 || mixedTitles != 0 {
+		t.Errorf("%d items without a record, %d records whose copies differ in title", noRecord, mixedTitles)
+	}
+	if bestsellers == 0 || titleWaiting == 0 || captured == 0 || fulfilled == 0 {
+		t.Errorf("missing: %d records with 10 copies or more, %d title holds waiting, %d captured on a shelf, %d fulfilled",
+			bestsellers, titleWaiting, captured, fulfilled)
+	}
+	for _, c := range []struct{ what, query string }{
+		{"title holds waiting for a title no copy of which is on loan", `SELECT count(*) FROM reservations r
+			WHERE r.status = 'active' AND r.item_id IS NULL
+			AND NOT EXISTS (SELECT 1 FROM items i WHERE i.record_id = r.record_id AND i.status = 'on_loan')`},
+		{"active title holds by a borrower of a copy of the title", `SELECT count(*) FROM reservations r
+			JOIN items i ON i.record_id = r.record_id JOIN loans l ON l.item_id = i.id AND l.patron_id = r.patron_id
+			AND l.returned_at IS NULL WHERE r.status = 'active'`},
+		{"title holds waiting while their patron holds a copy of the title", `SELECT count(*) FROM reservations r
+			JOIN items i ON i.record_id = r.record_id JOIN reservations o ON o.item_id = i.id AND o.patron_id = r.patron_id
+			AND o.status = 'active' WHERE r.status = 'active' AND r.item_id IS NULL`},
+		{"title holds captured by a copy of another title", `SELECT count(*) FROM reservations r JOIN items i ON i.id = r.item_id
+			WHERE r.record_id IS NOT NULL AND i.record_id <> r.record_id`},
+	} {
+		var n int64
+		if err := pool.QueryRow(ctx, c.query).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", c.what, err)
+		}
+		if n != 0 {
+			t.Errorf("%d %s", n, c.what)
+		}
+	}
+	// The last patron in the longest queue is as far down it as it is long.
+	var record, last, title string
+	var length int
+	if err := pool.QueryRow(ctx, `SELECT r.record_id, r.patron_id::text, count(*) OVER (PARTITION BY r.record_id),
+		(SELECT i.title FROM items i WHERE i.record_id = r.record_id LIMIT 1)
+		FROM reservations r WHERE r.status = 'active' AND r.item_id IS NULL
+		ORDER BY count(*) OVER (PARTITION BY r.record_id) DESC, r.record_id, r.placed_at DESC, r.id DESC LIMIT 1`).Scan(&record, &last, &length, &title); err != nil {
+		t.Fatal(err)
+	}
+	if length < 5 {
+		t.Errorf("the longest title queue has %d patrons; a bestseller's should have more", length)
+	}
+	holds, err := circulation.ActiveReservationsOfPatron(ctx, pool, last, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(holds, func(r circulation.Reservation) bool { return r.RecordID == record && r.Item.ID == "" })
+	if i < 0 {
+		t.Fatalf("patron %s's holds %+v: none waits for %s", last, holds, record)
+	}
+	if holds[i].QueuePosition != length || holds[i].Title != title {
+		t.Errorf("the last in %s's queue of %d: position %d, title %q (want %q)", record, length, holds[i].QueuePosition, holds[i].Title, title)
 	}
 }

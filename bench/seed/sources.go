@@ -177,56 +177,96 @@ func (g *gen) eventSource(pr *progress) pgx.CopyFromSource {
 }
 
 var holdCols = []string{"id", "item_id", "patron_id", "pickup_library_id", "status", "placed_at", "expires_at",
-	"finished_at", "ready_at", "notified_at"}
+	"finished_at", "ready_at", "notified_at", "record_id"}
 
 // holdSource writes the reservations, like loanSource in the order a live
 // table holds them: by when each row was last written (its end, or for an
-// active one its shelving or placing).
+// active one its shelving or placing). It walks the items record by
+// record, so that each title's queue is drawn knowing its copies.
 func (g *gen) holdSource(pr *progress) pgx.CopyFromSource {
 	type row struct {
-		item    int32
-		k       int16 // index among the item's holds (the id's stream row)
+		item  int32 // -1: a hold in a title's queue, queue[title]
+		title int32
+		k     int16 // index among the item's holds (the id's stream row)
+		// onTitle: an item hold that was placed on the copy's title.
+		onTitle bool
 		written int64
 	}
 	var (
-		it   item
-		rows []row
+		it     item
+		rows   []row
+		queue  []titleHold
+		copies []copyState
+		onRec  [][16]byte // patrons with an active hold on the record's title
 	)
-	for n := range g.o.Items {
-		g.item(n, &it)
-		for k, h := range it.holds {
-			w := h.finished
-			switch {
-			case !w.IsZero():
-			case !h.ready.IsZero():
-				w = h.ready
-				g.ready.Add(1)
-			default:
-				w = h.placed
-				g.waiting.Add(1)
+	for rec := range len(g.recFirst) - 1 {
+		copies, onRec = copies[:0], onRec[:0]
+		for n := int(g.recFirst[rec]); n < int(g.recFirst[rec+1]); n++ {
+			g.item(n, &it)
+			c := copyState{owner: it.owner, onLoan: it.active}
+			if it.active {
+				c.loanee = it.loans[len(it.loans)-1].patron
 			}
-			rows = append(rows, row{item: int32(n), k: int16(k), written: w.Unix()})
+			for k, h := range it.holds {
+				w := h.finished
+				onTitle := false
+				switch {
+				case !w.IsZero():
+					onTitle = h.status == "fulfilled" && g.wasTitleHold(n, k)
+				case !h.ready.IsZero():
+					w = h.ready
+					g.ready.Add(1)
+					c.holders = append(c.holders, h.patron)
+					if g.wasTitleHold(n, k) && !slices.Contains(onRec, h.patron) {
+						onTitle = true
+						onRec = append(onRec, h.patron)
+					}
+				default:
+					w = h.placed
+					g.waiting.Add(1)
+					c.holders = append(c.holders, h.patron)
+				}
+				rows = append(rows, row{item: int32(n), k: int16(k), onTitle: onTitle, written: w.Unix()})
+			}
+			copies = append(copies, c)
+		}
+		before := len(queue)
+		queue = g.titleQueue(int32(rec), copies, queue)
+		for i := before; i < len(queue); i++ {
+			g.waiting.Add(1)
+			g.titleWaiting.Add(1)
+			rows = append(rows, row{item: -1, title: int32(i), written: queue[i].placed.Unix()})
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int {
-		return cmp.Or(cmp.Compare(a.written, b.written), cmp.Compare(a.item, b.item), cmp.Compare(a.k, b.k))
+		return cmp.Or(cmp.Compare(a.written, b.written), cmp.Compare(a.item, b.item), cmp.Compare(a.title, b.title),
+			cmp.Compare(a.k, b.k))
 	})
+	opt := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t
+	}
 	last := int32(-1)
 	return &rowSource{total: len(rows), p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
 		r := rows[n]
+		if r.item < 0 {
+			t := queue[r.title]
+			return append(buf, []any{g.uuidOf(streamTitleQueue, uint64(t.record)<<8|uint64(t.k)), nil, t.patron, g.libs[t.pickup],
+				t.status, t.placed, t.expires, nil, nil, nil, RecordID(int(t.record))}), nil
+		}
 		if r.item != last {
 			g.item(int(r.item), &it)
 			last = r.item
 		}
 		h := it.holds[r.k]
-		opt := func(t time.Time) any {
-			if t.IsZero() {
-				return nil
-			}
-			return t
+		var record any
+		if r.onTitle {
+			record = RecordID(int(it.record))
 		}
 		return append(buf, []any{g.uuidOf(streamHold, uint64(r.item)<<8|uint64(r.k)), it.id, h.patron, g.libs[h.pickup],
-			h.status, h.placed, h.expires, opt(h.finished), opt(h.ready), opt(h.notified)}), nil
+			h.status, h.placed, h.expires, opt(h.finished), opt(h.ready), opt(h.notified), record}), nil
 	}}
 }
 
@@ -246,6 +286,7 @@ type item struct {
 	loans        []loan
 	active       bool
 	lastBorrower *[16]byte
+	record       int32 // the catalogue record it is a copy of
 	title        string
 	holds        []hold
 	// shelved: on its owning library's hold shelf for its ready hold.
@@ -281,7 +322,11 @@ func (g *gen) item(n int, it *item) {
 	*it = item{id: g.uuidOf(streamItem, uint64(n)), loans: it.loans[:0]}
 	it.owner = g.libZipf.pick(r.Float64())
 	it.created = now.Add(-3*year - time.Duration(r.Int64N(int64(5*year)))).Truncate(time.Second)
-	it.title = titles[r.IntN(len(titles))]
+	// Version 5's title is still drawn, so that the loans stay version
+	// 4's; the copy has its record's.
+	_ = r.IntN(len(titles))
+	it.record = g.recOf[n]
+	it.title = recordTitle(it.record)
 	k := int(-g.perLoanItem*logOneMinus(r.Float64()) + 0.5)
 	cutoff := now.AddDate(0, -12, 0)
 	var last time.Time
@@ -404,7 +449,8 @@ func (g *gen) holds(n int, it *item) {
 
 func logOneMinus(u float64) float64 { return logf(1 - u) }
 
-var itemCols = []string{"id", "barcode", "title", "owning_library_id", "status", "last_borrower_id", "hold_shelf_library_id", "created_at", "updated_at"}
+var itemCols = []string{"id", "barcode", "title", "owning_library_id", "status", "last_borrower_id", "hold_shelf_library_id",
+	"record_id", "created_at", "updated_at"}
 
 func (g *gen) itemSource(pr *progress) pgx.CopyFromSource {
 	var it item
@@ -422,7 +468,8 @@ func (g *gen) itemSource(pr *progress) pgx.CopyFromSource {
 		if it.shelved {
 			shelf = g.libs[it.owner]
 		}
-		return append(buf, []any{it.id, Barcode(n), it.title, g.libs[it.owner], status, lb, shelf, it.created, it.created}), nil
+		return append(buf, []any{it.id, Barcode(n), it.title, g.libs[it.owner], status, lb, shelf, RecordID(int(it.record)),
+			it.created, it.created}), nil
 	}}
 }
 
