@@ -18,6 +18,8 @@ import (
 // holdsResult is what the holds phase measured.
 type holdsResult struct {
 	Reservations, Waiting, Ready int64
+	// TitleWaiting: in titles' queues (no copy captured yet).
+	TitleWaiting int64
 	// LIB01's active holds for pickup there, and the copies on its shelf.
 	LibraryWaiting, LibraryShelf int64
 	Windows                      []window
@@ -30,8 +32,10 @@ type holdsResult struct {
 // and audited like GetPatron, measured beside GetPatron on the same
 // patrons in alternating windows), the biggest library's hold shelf list
 // (ListHoldShelf: one decision and audit entry per patron on the page),
-// and the EXPLAIN plans of the statements behind them and of expiring the
-// shelf. (The reservation history's retention walk has its plan test:
+// and the EXPLAIN plans of the statements behind them, of expiring the
+// shelf, and of the longest title queue (since generator version 6): its
+// last patron's holds, a check-in that captures a copy for it, a patron
+// joining it. (The reservation history's retention walk has its plan test:
 // TestReservationWalkReadsOnlyDueReservations.)
 func (h *harness) holds() error {
 	pool, err := h.servePool()
@@ -46,9 +50,10 @@ func (h *harness) holds() error {
 	var res holdsResult
 	if err := pool.QueryRow(h.ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'active' AND ready_at IS NULL),
 		count(*) FILTER (WHERE status = 'active' AND ready_at IS NOT NULL),
+		count(*) FILTER (WHERE status = 'active' AND item_id IS NULL),
 		count(*) FILTER (WHERE status = 'active' AND pickup_library_id = $1),
 		(SELECT count(*) FROM items WHERE hold_shelf_library_id = $1)
-		FROM reservations`, lib).Scan(&res.Reservations, &res.Waiting, &res.Ready, &res.LibraryWaiting, &res.LibraryShelf); err != nil {
+		FROM reservations`, lib).Scan(&res.Reservations, &res.Waiting, &res.Ready, &res.TitleWaiting, &res.LibraryWaiting, &res.LibraryShelf); err != nil {
 		return err
 	}
 	if res.LibraryWaiting == 0 {
@@ -123,8 +128,8 @@ func (h *harness) holds() error {
 	h.results["holds"] = res
 
 	fmt.Fprintf(h.md, "## Reservations: a patron's holds, the hold shelf (LIB01)\n\n")
-	fmt.Fprintf(h.md, "%d reservations: %d waiting for a copy on loan, %d ready on hold shelves; LIB01: %d active for pickup there, %d copies on its shelf.\n\n",
-		res.Reservations, res.Waiting, res.Ready, res.LibraryWaiting, res.LibraryShelf)
+	fmt.Fprintf(h.md, "%d reservations: %d waiting (%d of them in titles' queues), %d ready on hold shelves; LIB01: %d active for pickup there, %d copies on its shelf.\n\n",
+		res.Reservations, res.Waiting, res.TitleWaiting, res.Ready, res.LibraryWaiting, res.LibraryShelf)
 	fmt.Fprintf(h.md, "lib01.circ; GetPatron and ListPatronReservations alternate %s windows at c=%d over %d LIB01 patrons with holds there; ListHoldShelf reads the first page (50) at c=4.\n\n",
 		h.f.duration, c, len(ids))
 	fmt.Fprintf(h.md, "| call | c | requests | req/s | p50 | p90 | p99 | errors | CPU µs/req: server | PostgreSQL | ghz | machine | decision in server: mean |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -160,7 +165,33 @@ func (h *harness) holdPlans(lib string) (string, error) {
 		GROUP BY patron_id ORDER BY count(*) DESC, patron_id LIMIT 1`).Scan(&busiest); err != nil {
 		return "", err
 	}
+	// The title with the longest queue that a copy on loan, which no
+	// item hold waits for, will serve when it is checked in; the last
+	// patron in that queue; and a LIB01 patron who may join it.
+	var record, copyBarcode, copyLib, lastInQueue, joiner string
+	var queueLen int
+	if err := db.QueryRow(h.ctx, `SELECT q.record_id, q.n, i.barcode, i.owning_library_id::text,
+		(SELECT patron_id::text FROM reservations WHERE record_id = q.record_id AND status = 'active' AND item_id IS NULL
+		 ORDER BY placed_at DESC, id DESC LIMIT 1)
+		FROM (SELECT record_id, count(*) AS n FROM reservations WHERE status = 'active' AND item_id IS NULL
+		      GROUP BY record_id) q
+		JOIN items i ON i.record_id = q.record_id AND i.status = 'on_loan'
+		WHERE NOT EXISTS (SELECT 1 FROM reservations r WHERE r.item_id = i.id AND r.status = 'active')
+		ORDER BY q.n DESC, q.record_id, i.barcode LIMIT 1`).Scan(&record, &queueLen, &copyBarcode, &copyLib, &lastInQueue); err != nil {
+		return "", fmt.Errorf("the longest title queue: %w", err)
+	}
+	if err := db.QueryRow(h.ctx, `SELECT p.id::text FROM patrons p WHERE p.home_library_id = $1
+		AND p.archived_at IS NULL AND p.anonymised_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM patron_suspensions s WHERE s.patron_id = p.id)
+		AND NOT EXISTS (SELECT 1 FROM fees f WHERE f.patron_id = p.id AND f.settled_at IS NULL)
+		AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.patron_id = p.id AND r.record_id = $2 AND r.status = 'active')
+		AND NOT EXISTS (SELECT 1 FROM loans l JOIN items i ON i.id = l.item_id
+		                WHERE l.patron_id = p.id AND l.returned_at IS NULL AND i.record_id = $2)
+		ORDER BY p.id LIMIT 1`, lib, record).Scan(&joiner); err != nil {
+		return "", fmt.Errorf("a patron to join the queue: %w", err)
+	}
 	var out strings.Builder
+	fmt.Fprintf(&out, "The longest title queue a copy on loan will serve: %s, %d patrons waiting; the copy %s.\n\n", record, queueLen, copyBarcode)
 	cases := []struct {
 		title string
 		run   func(ctx context.Context, tx pgx.Tx) error
@@ -175,6 +206,21 @@ func (h *harness) holdPlans(lib string) (string, error) {
 		}},
 		{"expiring LIB01's holds three days from now (rolled back)", func(ctx context.Context, tx pgx.Tx) error {
 			_, err := circulation.ExpireReservations(ctx, tx, lib, time.Now().Add(72*time.Hour))
+			return err
+		}},
+		{"the last patron in the longest title queue: their active reservations", func(ctx context.Context, tx pgx.Tx) error {
+			_, err := circulation.ActiveReservationsOfPatron(ctx, tx, lastInQueue, "")
+			return err
+		}},
+		{"checking in a copy of that title at its library: the oldest hold in the queue captures it (rolled back)", func(ctx context.Context, tx pgx.Tx) error {
+			res, err := circulation.CheckIn(ctx, tx, copyBarcode, copyLib, time.Now())
+			if err == nil && !res.Reserved {
+				err = fmt.Errorf("the check-in of %s captured no hold of %s's queue", copyBarcode, record)
+			}
+			return err
+		}},
+		{"a LIB01 patron joins that queue (rolled back)", func(ctx context.Context, tx pgx.Tx) error {
+			_, err := circulation.PlaceRecordReservation(ctx, tx, joiner, lib, record, time.Time{}, time.Now())
 			return err
 		}},
 	}

@@ -340,9 +340,9 @@ func (h *harness) prepareDB(name string) error {
 		return err
 	}
 	h.results["seed"] = res
-	h.logf("seeded in %s: %d patrons, %d loans (%d active, %d past retention), %d reservations (%d waiting, %d on hold shelves), %d audit entries",
-		res.Duration.Round(time.Second), res.Patrons, res.Loans, res.ActiveLoans, res.ExpiredLoans,
-		res.Reservations, res.Waiting, res.Ready, res.AuditEntries)
+	h.logf("seeded in %s: %d patrons, %d loans (%d active, %d past retention), %d items of %d titles, %d reservations (%d waiting, of them %d in titles' queues; %d on hold shelves), %d audit entries",
+		res.Duration.Round(time.Second), res.Patrons, res.Loans, res.ActiveLoans, res.ExpiredLoans, res.Items, res.Records,
+		res.Reservations, res.Waiting, res.TitleWaiting, res.Ready, res.AuditEntries)
 	return nil
 }
 

@@ -97,9 +97,9 @@ func seedCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "seeded in %s: %d patrons, %d cards, %d identifiers, %d consents (%d events), %d items, %d loans (%d active, %d past retention), %d reservations (%d waiting, %d on hold shelves), %d audit entries\n",
+	fmt.Fprintf(out, "seeded in %s: %d patrons, %d cards, %d identifiers, %d consents (%d events), %d items of %d titles, %d loans (%d active, %d past retention), %d reservations (%d waiting, of them %d in titles' queues; %d on hold shelves), %d audit entries\n",
 		res.Duration.Round(time.Second), res.Patrons, res.Cards, res.Identifiers, res.Consents, res.ConsentEvents,
-		res.Items, res.Loans, res.ActiveLoans, res.ExpiredLoans, res.Reservations, res.Waiting, res.Ready, res.AuditEntries)
+		res.Items, res.Records, res.Loans, res.ActiveLoans, res.ExpiredLoans, res.Reservations, res.Waiting, res.TitleWaiting, res.Ready, res.AuditEntries)
 	fmt.Fprintf(out, "staff: lib01.circ lib01.reg lib01.manager ... lib%02d.*, password %q; patrons' PIN %q\n", len(res.Libraries), demo.Password, demo.PIN)
 	return nil
 }
