@@ -252,8 +252,10 @@ func takeReservation(ctx context.Context, tx Querier, it Item, patronID string, 
 // queueOrder orders the active holds on one copy: the one it waits for on
 // a hold shelf first (a hold placed later, or in the same instant, never
 // takes a copy from the shelf where its patron has been told to collect
-// it), then by the time each was placed.
-const queueOrder = `ready_at IS NULL, placed_at, id`
+// it), then by the time each was placed. The id is qualified: its
+// statements select id::text, and a bare id in ORDER BY names that
+// output column (the same order, sorted as text).
+const queueOrder = `ready_at IS NULL, placed_at, reservations.id`
 
 // hold is the reservation a copy is held for, whose it is, and where it
 // is collected (patron only from lockHeldFor).
