@@ -46,7 +46,22 @@ type ghzResult struct {
 		Timestamp time.Time `json:"timestamp"`
 		Latency   int64     `json:"latency"`
 		Status    string    `json:"status"`
+		Error     string    `json:"error"`
 	} `json:"details"`
+}
+
+// errorsBetween counts the failed requests that started in [from, to),
+// by ghz's per-request details, and returns their messages.
+func (r *ghzResult) errorsBetween(from, to time.Time) (int64, map[string]int64) {
+	var n int64
+	msgs := map[string]int64{}
+	for _, x := range r.Details {
+		if x.Status != "OK" && !x.Timestamp.Before(from) && x.Timestamp.Before(to) {
+			n++
+			msgs[x.Error]++
+		}
+	}
+	return n, msgs
 }
 
 func (r *ghzResult) pct(p int) time.Duration {

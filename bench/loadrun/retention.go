@@ -26,8 +26,11 @@ type retentionResult struct {
 	IdleProbe                        string // what the machine and server did in the idle window
 	Errors                           int64
 	ErrorMessages                    map[string]int64 // ghz's messages of the counted errors
-	RPS                              int
-	Output                           string
+	// ErrorsOutside: failed requests of the one ghz process that started
+	// outside the idle and run windows (before them, or after the run).
+	ErrorsOutside int64
+	RPS           int
+	Output        string
 	// Windows is each 10 s window during the run: its p99 and the run's
 	// progress line at its end, to tell which step a tail comes from.
 	Windows []string
@@ -212,8 +215,15 @@ func (h *harness) retention() error {
 		if err != nil {
 			return err
 		}
-		res.Errors += r.errors()
-		res.noteErrors(r)
+		// Only the requests that started in the measured windows count:
+		// one still in flight when ghz is stopped after the run fails
+		// with "transport is closing", and belongs to no window.
+		inside, msgs := r.errorsBetween(idleSpans[0].from, spans[len(spans)-1].to)
+		res.Errors += inside
+		res.ErrorsOutside = r.errors() - inside
+		if inside > 0 {
+			res.ErrorMessages = msgs
+		}
 		for _, sps := range [][]span{idleSpans, spans} {
 			for i := range sps {
 				sps[i].lat = splitWindow(r, sps[i].from, sps[i].to)
@@ -244,6 +254,9 @@ func (h *harness) retention() error {
 	fmt.Fprintf(h.md, "| %d | %d | %s | %s | %s | %s | %s | %.2f× | %d/%d | %d |\n\n", res.ExpiredBefore, res.ExpiredAfter,
 		res.RunTime.Round(100*time.Millisecond), ms(res.IdleP50), ms(res.IdleP99), ms(res.DuringP50), ms(res.DuringP99),
 		ratio(res.DuringP99, res.IdleP99), res.IdleN, res.DuringN, res.Errors)
+	if res.ErrorsOutside > 0 {
+		fmt.Fprintf(h.md, "failed requests outside the windows (not counted): %d\n\n", res.ErrorsOutside)
+	}
 	if res.Errors > 0 {
 		fmt.Fprintf(h.md, "errors reported by ghz: %v\n\n", res.ErrorMessages)
 	}
