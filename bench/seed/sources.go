@@ -185,9 +185,9 @@ var holdCols = []string{"id", "item_id", "patron_id", "pickup_library_id", "stat
 // record, so that each title's queue is drawn knowing its copies.
 func (g *gen) holdSource(pr *progress) pgx.CopyFromSource {
 	type row struct {
-		item  int32 // -1: a hold in a title's queue, queue[title]
-		title int32
-		k     int16 // index among the item's holds (the id's stream row)
+		item   int32 // -1: a hold in a title's queue, queue[queued]
+		queued int32
+		k      int16 // index among the item's holds (the id's stream row)
 		// onTitle: an item hold that was placed on the copy's title.
 		onTitle bool
 		written int64
@@ -235,11 +235,11 @@ func (g *gen) holdSource(pr *progress) pgx.CopyFromSource {
 		for i := before; i < len(queue); i++ {
 			g.waiting.Add(1)
 			g.titleWaiting.Add(1)
-			rows = append(rows, row{item: -1, title: int32(i), written: queue[i].placed.Unix()})
+			rows = append(rows, row{item: -1, queued: int32(i), written: queue[i].placed.Unix()})
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int {
-		return cmp.Or(cmp.Compare(a.written, b.written), cmp.Compare(a.item, b.item), cmp.Compare(a.title, b.title),
+		return cmp.Or(cmp.Compare(a.written, b.written), cmp.Compare(a.item, b.item), cmp.Compare(a.queued, b.queued),
 			cmp.Compare(a.k, b.k))
 	})
 	opt := func(t time.Time) any {
@@ -252,7 +252,7 @@ func (g *gen) holdSource(pr *progress) pgx.CopyFromSource {
 	return &rowSource{total: len(rows), p: pr, fill: func(n int, buf [][]any) ([][]any, error) {
 		r := rows[n]
 		if r.item < 0 {
-			t := queue[r.title]
+			t := queue[r.queued]
 			return append(buf, []any{g.uuidOf(streamTitleQueue, uint64(t.record)<<8|uint64(t.k)), nil, t.patron, g.libs[t.pickup],
 				t.status, t.placed, t.expires, nil, nil, nil, RecordID(int(t.record))}), nil
 		}
