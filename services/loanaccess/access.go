@@ -55,6 +55,11 @@ func (g *Guard) Decide(ctx context.Context, q Querier, p identity.Principal, act
 	if err != nil {
 		return Check{}, err
 	}
+	return g.decide(ctx, p, action, res)
+}
+
+// decide asks the policy whether p may do action on the patron res.
+func (g *Guard) decide(ctx context.Context, p identity.Principal, action string, res policy.Resource) (Check, error) {
 	in := policy.Input{Subject: Subject(p), Action: action, Resource: res}
 	d, v, err := g.policy.Decide(ctx, in)
 	if err != nil {
@@ -104,13 +109,9 @@ func (g *Guard) DecideWithContact(ctx context.Context, q Querier, p identity.Pri
 	if err != nil {
 		return Check{}, nil, err
 	}
-	checks, err := g.decideAll(ctx, p, action, map[string]policy.Resource{patronID: res})
-	if err != nil {
-		return Check{}, nil, err
-	}
-	check := checks[patronID]
-	if !check.Decision.Allow {
-		return check, nil, nil
+	check, err := g.decide(ctx, p, action, res)
+	if err != nil || !check.Decision.Allow {
+		return check, nil, err
 	}
 	return check, contact(c, check.Decision), nil
 }
@@ -118,12 +119,11 @@ func (g *Guard) DecideWithContact(ctx context.Context, q Querier, p identity.Pri
 func (g *Guard) decideAll(ctx context.Context, p identity.Principal, action string, res map[string]policy.Resource) (map[string]Check, error) {
 	out := make(map[string]Check, len(res))
 	for id, r := range res {
-		in := policy.Input{Subject: Subject(p), Action: action, Resource: r}
-		d, v, err := g.policy.Decide(ctx, in)
+		c, err := g.decide(ctx, p, action, r)
 		if err != nil {
-			return nil, status.Error(codes.Internal, "access policy failed")
+			return nil, err
 		}
-		out[id] = Check{Input: in, Decision: d, Version: v}
+		out[id] = c
 	}
 	return out, nil
 }
