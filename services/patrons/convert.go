@@ -74,9 +74,11 @@ func setGroups(f *patron.Fields) []string {
 	return gs
 }
 
-// toProto renders the field groups fields of the record, and nothing else.
-// ids must hold the identifiers if fields include their groups.
-func toProto(r *patron.Record, ids *patron.Identifiers, fields []string) *pb.Patron {
+// RecordProto renders the field groups fields of the record, and nothing
+// else. ids must hold the identifiers if fields include their groups.
+// Exported for bench/baseline, whose same-read mode answers with the
+// message GetPatron builds.
+func RecordProto(r *patron.Record, ids *patron.Identifiers, fields []string) *pb.Patron {
 	has := func(g string) bool { return slices.Contains(fields, g) }
 	out := &pb.Patron{Id: r.ID, Version: r.Version, VisibleFields: slices.Clone(fields)}
 	if has(policy.FieldName) {

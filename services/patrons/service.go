@@ -128,7 +128,7 @@ func (s *Service) renderRecord(ctx context.Context, q patron.Querier, rec *patro
 	if err != nil {
 		return nil, err
 	}
-	return toProto(rec, &ids, fields), nil
+	return RecordProto(rec, &ids, fields), nil
 }
 
 // GetPatron implements pb.PatronServiceServer.
@@ -160,7 +160,7 @@ func (s *Service) GetPatron(ctx context.Context, req *pb.GetPatronRequest) (*pb.
 		if err != nil {
 			return nil, store.StatusContext(ctx, err)
 		}
-		out = toProto(&v.Record, &ids, d.Fields)
+		out = RecordProto(&v.Record, &ids, d.Fields)
 	}
 	if err := s.guard.Record(ctx, s.guard.Entry(ctx, p, d)); err != nil {
 		return nil, err
@@ -550,7 +550,7 @@ func (s *Service) search(ctx context.Context, q patron.Query, pageSize int32, to
 			if err != nil {
 				return err
 			}
-			out = append(out, toProto(&recs[i], &ids, d.Fields))
+			out = append(out, RecordProto(&recs[i], &ids, d.Fields))
 		}
 		return nil
 	})
