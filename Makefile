@@ -63,7 +63,7 @@ BENCH_DIR ?= /tmp/patronfed-bench
 ## bench-tools: ghz, benchstat and opa (the sidecar comparison) into bin/
 bench-tools: $(BENCH_TOOLS) $(BIN)/.opa-$(OPA_VERSION)
 
-## bench: Go benchmarks (policy embedded vs an OPA sidecar over HTTP; the allocations of a GetPatron read and its audit row) and a short load run on 20 000 patrons: GetPatron vs the bare baseline over gRPC with ghz, search, checkout/check-in (a few minutes)
+## bench: Go benchmarks (policy embedded vs an OPA sidecar over HTTP; the allocations of a GetPatron read and its audit row) and a short load run on 20 000 patrons: GetPatron vs the bare baseline and one doing its own read (view) over gRPC with ghz, search, checkout/check-in (a few minutes)
 bench: bench-tools
 	go test -run '^$$' -bench . -skip ColdCache -benchmem -count 6 ./bench/policybench ./policy | tee $(BENCH_DIR).go.txt
 	go test -run '^$$' -bench ColdCache -benchtime 2000x -benchmem ./bench/policybench | tee -a $(BENCH_DIR).go.txt
@@ -72,7 +72,7 @@ bench: bench-tools
 	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 20000 -phases getpatron,search,circulation,holds,extract \
 		-duration 10s -warmup 3s -rounds 2 -c 1,16
 
-## bench-full: the consortium-scale runs on 1 000 000 patrons and 5 000 000 loans (seeding takes ~3 min the first time; the runs ~30 min, 13 of them the retention run at its default pace): GetPatron vs baseline, search (warm, after a PostgreSQL restart with empty shared buffers, and after one with autoprewarm), circulation, reservations (a patron's holds beside GetPatron, the hold shelf list, their plans), patrons' full data extracts, anonymising sampled patrons (rolled back), GetPatron again against a baseline that writes one durable row per read, retention, memory over 5 minutes
+## bench-full: the consortium-scale runs on 1 000 000 patrons and 5 000 000 loans (seeding takes ~3 min the first time; the runs ~35 min, 13 of them the retention run at its default pace): GetPatron vs the bare and the same-read (view) baselines, search (warm, after a PostgreSQL restart with empty shared buffers, and after one with autoprewarm), circulation, reservations (a patron's holds beside GetPatron, the hold shelf list, their plans), patrons' full data extracts, anonymising sampled patrons (rolled back), GetPatron again against both baselines writing one durable row per read, retention, memory over 5 minutes
 bench-full: bench-tools
 	go run ./bench/loadrun -dir $(BENCH_DIR) -patrons 1000000 -phases getpatron,search,restart-empty,search,search,restart,search,circulation,holds,extract,anonymise,retention,memory \
 		-duration 20s -rounds 2 -c 1,16 -out $(BENCH_DIR)/results-1000000.json

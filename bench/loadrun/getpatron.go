@@ -42,8 +42,9 @@ func decisionStats() (sum, count float64, buckets map[string]float64) {
 
 type getPatronResult struct {
 	Windows []window
-	// Per concurrency: server/baseline ratios of the pooled windows.
-	Ratios map[int]map[string]float64
+	// Per concurrency and baseline (its -read): patronfed/baseline ratios
+	// of the pooled windows.
+	Ratios map[int]map[string]map[string]float64
 }
 
 // machineTicks is the busy CPU time of the machine, in clock ticks.
@@ -87,7 +88,7 @@ func (h *harness) measure(name, target string, pid int, g ghzRun) (window, error
 		w.PgCPUus = float64(pg1-pg0) * tickUS / float64(r.Count)
 		w.GhzCPUus = float64(r.CPU.Microseconds()) / float64(r.Count)
 	}
-	if n := dn1 - dn0; n > 0 && name != "baseline" {
+	if n := dn1 - dn0; n > 0 && !strings.HasPrefix(name, "baseline") {
 		w.DecisionMeanUS = (ds1 - ds0) / n * 1e6
 		w.DecisionP99BoundUS = p99Bound(db0, db1, n)
 	}
@@ -117,63 +118,80 @@ func p99Bound(before, after map[string]float64, n float64) float64 {
 }
 
 // getPatron compares GetPatron — authenticated, policy-checked, audited —
-// with the bare baseline, alternating windows of the same length at each
-// concurrency.
+// with each baseline, alternating windows of the same length at each
+// concurrency: every baseline, then patronfed, round after round.
 func (h *harness) getPatron() error {
 	if err := h.startServe(h.url); err != nil {
 		return err
 	}
-	if err := h.startBaseline(h.url); err != nil {
+	if err := h.startBaselines(h.url); err != nil {
 		return err
 	}
 	data, token, err := h.getPatronLoad(h.url)
 	if err != nil {
 		return err
 	}
-	res := getPatronResult{Ratios: map[int]map[string]float64{}}
+	for _, b := range h.baselines {
+		if b.read == "view" {
+			if err := h.checkSameAnswers(b.addr, data, token, 200); err != nil {
+				return err
+			}
+		}
+	}
+	res := getPatronResult{Ratios: map[int]map[string]map[string]float64{}}
 	for _, c := range h.f.conc {
 		base := ghzRun{Call: "patronfed.v1.PatronService.GetPatron", DataFile: data, Concurrency: c,
 			Connections: min(c, h.f.connections), Duration: h.f.warmup}
 		full := base
 		full.Token = token
-		if h.f.warmup > 0 {
-			if _, err := h.measure("baseline", baseGRPC, h.baseline.pid(), base); err != nil {
-				return err
+		// One round: every baseline, then patronfed.
+		round := func() ([]window, error) {
+			var ws []window
+			for _, b := range h.baselines {
+				w, err := h.measure(b.name, b.addr, b.p.pid(), base)
+				if err != nil {
+					return nil, err
+				}
+				ws = append(ws, w)
 			}
-			if _, err := h.measure("patronfed", serveGRPC, h.serve.pid(), full); err != nil {
+			w, err := h.measure("patronfed", serveGRPC, h.serve.pid(), full)
+			return append(ws, w), err
+		}
+		if h.f.warmup > 0 {
+			if _, err := round(); err != nil {
 				return err
 			}
 		}
 		base.Duration, full.Duration = h.f.duration, h.f.duration
-		var bw, fw []window
-		for round := range h.f.rounds {
-			if h.f.pprof && round == 0 {
-				go h.profile(fmt.Sprintf("serve-c%d", c), h.f.duration+time.Second)
+		byServer := make([][]window, len(h.baselines)+1) // baselines in order, then patronfed
+		for i := range h.f.rounds {
+			if h.f.pprof && i == 0 {
+				go h.profile(fmt.Sprintf("serve-c%d", c), time.Duration(len(h.baselines))*h.f.duration+time.Second)
 			}
-			w, err := h.measure("baseline", baseGRPC, h.baseline.pid(), base)
+			ws, err := round()
 			if err != nil {
 				return err
 			}
-			bw = append(bw, w)
-			if w, err = h.measure("patronfed", serveGRPC, h.serve.pid(), full); err != nil {
-				return err
+			for j, w := range ws {
+				byServer[j] = append(byServer[j], w)
 			}
-			fw = append(fw, w)
 		}
-		res.Windows = append(append(res.Windows, bw...), fw...)
-		b, f := pooled(bw), pooled(fw)
-		res.Ratios[c] = map[string]float64{
-			"p50":        ratio(f.P50, b.P50),
-			"p99":        ratio(f.P99, b.P99),
-			"throughput": f.RPS / b.RPS,
+		for _, ws := range byServer {
+			res.Windows = append(res.Windows, ws...)
+		}
+		f := pooled(byServer[len(h.baselines)])
+		res.Ratios[c] = map[string]map[string]float64{}
+		for j, b := range h.baselines {
+			bw := pooled(byServer[j])
+			res.Ratios[c][b.read] = map[string]float64{
+				"p50":        ratio(f.P50, bw.P50),
+				"p99":        ratio(f.P99, bw.P99),
+				"throughput": f.RPS / bw.RPS,
+			}
 		}
 	}
 	h.results["getpatron"] = res
-	if h.f.baselineWrite {
-		fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs the baseline with one durable INSERT per read (-baseline-write)\n\n")
-	} else {
-		fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs bare baseline\n\n")
-	}
+	fmt.Fprintf(h.md, "## GetPatron (lib01.circ reading LIB01 patrons) vs %s\n\n", h.baselinesName())
 	fmt.Fprintf(h.md, "ghz %s windows, %d rounds alternating, %d connections max; data: 5000 patron ids round-robin\n\n",
 		h.f.duration, h.f.rounds, h.f.connections)
 	fmt.Fprintf(h.md, "| server | c | requests | req/s | p50 | p90 | p99 | errors | CPU µs/req: server | PostgreSQL | ghz | machine | decision in server: mean | p99 ≤ |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -185,13 +203,33 @@ func (h *harness) getPatron() error {
 		fmt.Fprintf(h.md, "| %s | %d | %d | %.0f | %s | %s | %s | %d | %.0f | %.0f | %.0f | %.0f %s |\n", w.Server, w.Concurrency, w.Count, w.RPS,
 			ms(w.P50), ms(w.P90), ms(w.P99), w.Errors, w.ProcCPUus, w.PgCPUus, w.GhzCPUus, w.MachineCPUus, dec)
 	}
-	fmt.Fprintf(h.md, "\n| c | p50 ratio | p99 ratio | throughput ratio |\n|---|---|---|---|\n")
+	fmt.Fprintf(h.md, "\n| c | patronfed against | p50 ratio | p99 ratio | throughput ratio |\n|---|---|---|---|---|\n")
 	for _, c := range h.f.conc {
-		r := res.Ratios[c]
-		fmt.Fprintf(h.md, "| %d | %.2f× | %.2f× | %.2f× |\n", c, r["p50"], r["p99"], r["throughput"])
+		for _, b := range h.baselines {
+			r := res.Ratios[c][b.read]
+			fmt.Fprintf(h.md, "| %d | %s | %.2f× | %.2f× | %.2f× |\n", c, b.name, r["p50"], r["p99"], r["throughput"])
+		}
 	}
 	fmt.Fprintln(h.md)
 	return nil
+}
+
+// baselinesName says what the baselines of this run do.
+func (h *harness) baselinesName() string {
+	var names []string
+	for _, b := range h.baselines {
+		switch b.read {
+		case "row":
+			names = append(names, "the bare baseline (the patrons row)")
+		case "view":
+			names = append(names, "the baseline doing GetPatron's own read and answer (view)")
+		}
+	}
+	name := strings.Join(names, " and ")
+	if h.f.baselineWrite {
+		name += ", with one durable INSERT per read (-baseline-write)"
+	}
+	return name
 }
 
 // pooled averages windows: request-weighted rate, median-of-windows

@@ -2,7 +2,8 @@
 // make bench-full; results in docs/performance.md). It starts a private
 // durable PostgreSQL (fsync and synchronous_commit on), migrates and seeds
 // a generated consortium (package bench/seed) once, builds and starts
-// `patronfed serve` and the bare baseline (bench/baseline) as separate
+// `patronfed serve` and the baselines (bench/baseline: the bare one, and one
+// doing GetPatron's own read and answer) as separate
 // processes, and drives them with ghz and Go gRPC clients. Every phase is
 // bounded in time; results go to stdout as Markdown and to -out as JSON.
 //
@@ -22,11 +23,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -65,28 +68,29 @@ type flags struct {
 	serveArgs, serveEnv   string
 	pprof                 bool
 	baselineWrite         bool
+	baselineReads         []string
 }
 
 type harness struct {
-	f        flags
-	ctx      context.Context
-	pg       *pglocal.Server
-	dbName   string
-	url      string // superuser
-	keys     keys
-	bin      string // dir/bin
-	serve    *proc
-	baseline *proc
-	results  map[string]any
-	md       io.Writer
-	searches int // search phases run so far
+	f         flags
+	ctx       context.Context
+	pg        *pglocal.Server
+	dbName    string
+	url       string // superuser
+	keys      keys
+	bin       string // dir/bin
+	serve     *proc
+	baselines []baseline
+	results   map[string]any
+	md        io.Writer
+	searches  int // search phases run so far
 }
 
 const (
 	serveGRPC   = "127.0.0.1:19090"
 	serveHTTP   = "127.0.0.1:18080"
 	serveMetric = "127.0.0.1:19464"
-	baseGRPC    = "127.0.0.1:19091"
+	baseGRPC    = "127.0.0.1:19091" // the first baseline; the next on the ports after it
 	pprofAddr   = "127.0.0.1:16060"
 )
 
@@ -115,6 +119,7 @@ func main() {
 	flag.StringVar(&f.ghz, "ghz", "bin/ghz", "ghz binary")
 	flag.StringVar(&f.serveArgs, "serve-args", "", "extra flags for patronfed serve (space separated)")
 	flag.StringVar(&f.serveEnv, "serve-env", "", "extra environment for patronfed serve, e.g. GOGC=200 (space separated)")
+	reads := flag.String("baseline-read", "row,view", "the baselines, each alternated with patronfed: row (the bare baseline: the patrons row) and/or view (GetPatron's own read and answer); bench/baseline -read")
 	flag.BoolVar(&f.baselineWrite, "baseline-write", false, "the baseline also writes one durable row per read (bench/baseline -durable-write)")
 	flag.BoolVar(&f.pprof, "pprof", false, "build the server with -tags pprof and save a CPU profile of its first window at each concurrency in -dir")
 	flag.Parse()
@@ -127,6 +132,12 @@ func main() {
 		if n > 0 {
 			f.conc = append(f.conc, n)
 		}
+	}
+	for _, r := range strings.Split(*reads, ",") {
+		if r != "row" && r != "view" {
+			log.Fatalf("-baseline-read %q: want row, view or both", *reads)
+		}
+		f.baselineReads = append(f.baselineReads, r)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -374,22 +385,55 @@ func (h *harness) startServe(url string) error {
 	return waitHTTP(h.ctx, "http://"+serveHTTP+"/healthz", 60*time.Second)
 }
 
-func (h *harness) startBaseline(url string) error {
-	h.baseline.stop()
-	args := []string{"-addr", baseGRPC, "-database-url", url}
+// baseline is one bench/baseline process of a run.
+type baseline struct {
+	read string // bench/baseline -read
+	name string // in the tables
+	addr string
+	p    *proc
+}
+
+// startBaselines starts one baseline per -baseline-read, each on its own
+// port.
+func (h *harness) startBaselines(url string) error {
+	h.stopBaselines()
 	if h.f.baselineWrite {
 		if err := h.createBaselineReads(url); err != nil {
 			return err
 		}
-		args = append(args, "-durable-write")
 	}
-	p, err := startProc("baseline", filepath.Join(h.f.dir, "baseline.log"), nil, filepath.Join(h.bin, "baseline"), args...)
+	host, port, err := net.SplitHostPort(baseGRPC)
 	if err != nil {
 		return err
 	}
-	h.baseline = p
-	// Ready when it answers a bogus id with NotFound.
-	conn, err := grpc.NewClient(baseGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	first, err := strconv.Atoi(port)
+	if err != nil {
+		return err
+	}
+	for i, read := range h.f.baselineReads {
+		b := baseline{read: read, name: "baseline", addr: net.JoinHostPort(host, strconv.Itoa(first+i))}
+		if read == "view" {
+			b.name = "baseline (view)"
+		}
+		args := []string{"-addr", b.addr, "-database-url", url, "-read", read}
+		if h.f.baselineWrite {
+			args = append(args, "-durable-write")
+		}
+		if b.p, err = startProc(b.name, filepath.Join(h.f.dir, "baseline-"+read+".log"), nil, filepath.Join(h.bin, "baseline"), args...); err != nil {
+			return err
+		}
+		h.baselines = append(h.baselines, b)
+		if err := h.waitBaseline(b.addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitBaseline returns when the baseline at addr answers a bogus id with
+// NotFound.
+func (h *harness) waitBaseline(addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
@@ -404,14 +448,20 @@ func (h *harness) startBaseline(url string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("baseline did not come up: %v", err)
+	return fmt.Errorf("baseline at %s did not come up: %v", addr, err)
+}
+
+func (h *harness) stopBaselines() {
+	for _, b := range h.baselines {
+		b.p.stop()
+	}
+	h.baselines = nil
 }
 
 func (h *harness) stopServers() {
 	h.serve.stop()
 	h.serve = nil
-	h.baseline.stop()
-	h.baseline = nil
+	h.stopBaselines()
 }
 
 // login returns a token for a generated staff account.
