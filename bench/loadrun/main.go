@@ -120,7 +120,7 @@ func main() {
 	flag.StringVar(&f.serveArgs, "serve-args", "", "extra flags for patronfed serve (space separated)")
 	flag.StringVar(&f.serveEnv, "serve-env", "", "extra environment for patronfed serve, e.g. GOGC=200 (space separated)")
 	reads := flag.String("baseline-read", "row,view", "the baselines, each alternated with patronfed: row (the bare baseline: the patrons row) and/or view (GetPatron's own read and answer); bench/baseline -read")
-	flag.BoolVar(&f.baselineWrite, "baseline-write", false, "the baseline also writes one durable row per read (bench/baseline -durable-write)")
+	flag.BoolVar(&f.baselineWrite, "baseline-write", false, "every baseline also writes one durable row per read (bench/baseline -durable-write)")
 	flag.BoolVar(&f.pprof, "pprof", false, "build the server with -tags pprof and save a CPU profile of its first window at each concurrency in -dir")
 	flag.Parse()
 	if f.retentionGhz != "one" && f.retentionGhz != "windows" {
