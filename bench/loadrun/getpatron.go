@@ -88,7 +88,7 @@ func (h *harness) measure(name, target string, pid int, g ghzRun) (window, error
 		w.PgCPUus = float64(pg1-pg0) * tickUS / float64(r.Count)
 		w.GhzCPUus = float64(r.CPU.Microseconds()) / float64(r.Count)
 	}
-	if n := dn1 - dn0; n > 0 && !strings.HasPrefix(name, "baseline") {
+	if n := dn1 - dn0; n > 0 && target == serveGRPC { // only patronfed decides
 		w.DecisionMeanUS = (ds1 - ds0) / n * 1e6
 		w.DecisionP99BoundUS = p99Bound(db0, db1, n)
 	}

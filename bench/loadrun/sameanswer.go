@@ -13,11 +13,11 @@ import (
 	pb "github.com/patronfed/patronfed/gen/patronfed/v1"
 )
 
-// checkSameAnswers asks patronfed and the baseline at addr for the first n patrons of the ghz
-// data file and fails unless every answer is the same message: the
-// baseline that does GetPatron's own read (-baseline-read view) claims to
-// answer as GetPatron does, so that only the policy check, the audit row
-// and the interceptors separate them.
+// checkSameAnswers asks patronfed and the baseline at addr for the first n
+// patrons of the ghz data file and fails unless every answer is the same
+// message: the baseline that does GetPatron's own read (-baseline-read
+// view) claims to answer as GetPatron does, so that only the policy check,
+// the audit row and the interceptors separate them.
 func (h *harness) checkSameAnswers(addr, data, token string, n int) error {
 	b, err := os.ReadFile(data)
 	if err != nil {
